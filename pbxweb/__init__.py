@@ -1,0 +1,36 @@
+"""Mini-PBX: a web app that runs a small business's Asterisk through PJSIP Realtime."""
+
+import os
+
+from flask import Flask
+
+from . import config as settings
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(settings.from_environment(app.instance_path))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    if config:
+        app.config.from_mapping(config)
+
+    from . import api, cli
+    from .ext import csrf, db, migrate
+    from .realtime import hooks
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    csrf.init_app(app)
+    hooks.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+
+    from .auth.views import bp as auth_bp
+    from .dids_trunks.api import dids_bp, trunks_bp
+    from .extensions.api import bp as extensions_api
+    from .groups.api import bp as groups_api
+
+    for blueprint in (auth_bp, extensions_api, groups_api, dids_bp, trunks_bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,138 @@
+"""`flask --app wsgi pbx …`: sync, verify and account commands for the people who run Mini-PBX."""
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .ext import db
+from .realtime import store
+from .realtime.mapping import RealtimeSettings
+from .realtime.schema import SYNCED_TABLES
+from .validation import ServiceError
+
+pbx = AppGroup("pbx", help="Mini-PBX administration.")
+
+QUEUE_TABLES = ("asterisk_queues", "asterisk_queue_members")
+
+
+def _fail(error: ServiceError) -> None:
+    for field, message in error.errors.items():
+        click.echo(f"error: {field}: {message}" if field != "_" else f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def run_sync(tables, dry_run: bool, prune: bool) -> list:
+    """Reconcile Asterisk's tables with the models in one transaction; returns each table's changes."""
+    settings = RealtimeSettings.from_config(current_app.config)
+    with db.engine.connect() as conn:
+        with conn.begin() as transaction:
+            wanted = store.desired_rows(conn, settings)
+            plan = []
+            with click.progressbar(tables, label="Syncing", item_show_func=lambda t: t, file=sys.stderr) as bar:
+                for table in bar:
+                    changes = store.plan_table(conn, table, wanted.get(table, []))
+                    if not dry_run:
+                        store.write_changes(conn, changes, delete_extras=prune)
+                    plan.append(changes)
+            if dry_run:
+                transaction.rollback()
+    return plan
+
+
+def _print_summary(plan, dry_run: bool, prune: bool) -> None:
+    verb = "would be " if dry_run else ""
+    click.echo(f"{'table':<24} {'inserted':>9} {'updated':>9} {'deleted':>9} {'unchanged':>10}")
+    for changes in plan:
+        deleted = len(changes.extras) if prune else 0
+        click.echo(
+            f"{changes.table:<24} {len(changes.inserts):>9} {len(changes.updates):>9} {deleted:>9} {changes.unchanged:>10}"
+        )
+    unowned = [(c.table, key) for c in plan for key in c.extras]
+    if unowned and not prune:
+        click.echo(f"\n{len(unowned)} row(s) that no Mini-PBX object owns were kept (run with --prune to delete):")
+        for table, key in unowned[:50]:
+            click.echo(f"  {table}: {', '.join(map(str, key))}")
+        if len(unowned) > 50:
+            click.echo(f"  … and {len(unowned) - 50} more")
+    if dry_run:
+        click.echo(f"\nDry run: nothing {verb}written.")
+
+
+@pbx.command("sync")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--prune", is_flag=True, help="Delete realtime rows that no Mini-PBX object owns.")
+def sync_command(dry_run, prune):
+    """Recompute every realtime row from the models: insert missing rows, repair drifted ones."""
+    _print_summary(run_sync(SYNCED_TABLES, dry_run, prune), dry_run, prune)
+
+
+@pbx.command("sync-groups")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--prune", is_flag=True, help="Delete queue rows that no group owns.")
+def sync_groups_command(dry_run, prune):
+    """Like sync, for the queue tables alone."""
+    _print_summary(run_sync(QUEUE_TABLES, dry_run, prune), dry_run, prune)
+
+
+@pbx.command("verify")
+def verify_command():
+    """Check the database, the schema, drift, and Asterisk's view over AMI. Exit 0 only when all pass."""
+    from .verify import run_checks
+
+    results = run_checks(current_app)
+    for ok, label, hint in results:
+        mark = "✔" if ok else "✘"
+        click.echo(f"{mark} {label}" + (f" — {hint}" if hint else ""))
+    sys.exit(0 if all(ok for ok, _, _ in results) else 1)
+
+
+@pbx.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "qa", "agent"]))
+@click.option("--extension", "extension_number", help="The user's own extension number.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_command(username, role, extension_number, password_stdin):
+    """Create a login; the password is generated and printed once unless given on stdin."""
+    from .auth.service import create_user
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    try:
+        user, password = create_user(username, role, password, extension_number)
+    except ServiceError as error:
+        _fail(error)
+    click.echo(f"Created {user.role} {user.username}.")
+    if not password_stdin:
+        click.echo(f"Password (shown once): {password}")
+
+
+@pbx.command("create-token")
+@click.argument("username")
+def create_token_command(username):
+    """Print a new API bearer token for USERNAME (shown once)."""
+    from .auth.service import create_token
+
+    try:
+        click.echo(create_token(username))
+    except ServiceError as error:
+        _fail(error)
+
+
+@pbx.command("first-run")
+def first_run_command():
+    """Create the first admin account when there is none, and print its password once."""
+    from .auth.service import create_user, has_admin
+
+    if has_admin():
+        click.echo("An admin account exists already.")
+        return
+    user, password = create_user("admin", "admin")
+    click.echo("=" * 60)
+    click.echo(f"Admin account created: {user.username}")
+    click.echo(f"Password (shown only now): {password}")
+    click.echo("=" * 60)
+
+
+def init_app(app) -> None:
+    app.cli.add_command(pbx)

@@ -1,0 +1,51 @@
+"""Settings, read from the environment in one place.
+
+Nothing here has a secret default: SECRET_KEY is generated once into the instance folder when unset, and the
+AMI credentials stay empty until the environment gives them.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULT_CODECS = "ulaw,alaw,g722,opus"
+
+# (name, default, description) — the README's settings table is written from this list.
+SETTINGS = (
+    ("DATABASE_URL", None, "SQLAlchemy URL; default: SQLite file `pbx.sqlite` in the instance folder"),
+    ("SECRET_KEY", None, "session signing key; default: generated once into `instance/secret_key` (0600)"),
+    ("AMI_HOST", "127.0.0.1", "Asterisk Manager Interface host"),
+    ("AMI_PORT", "5038", "AMI port"),
+    ("AMI_USERNAME", None, "AMI user (no default)"),
+    ("AMI_SECRET", None, "AMI secret (no default)"),
+    ("PBX_DEFAULT_CONTEXT", "from-internal", "dialplan context of new extensions"),
+    ("PBX_SIP_TRANSPORT", "transport-udp", "PJSIP transport of extension endpoints"),
+    ("PBX_DEFAULT_CODECS", DEFAULT_CODECS, "codecs of new extensions, in order"),
+    ("PBX_VOICEMAIL_CONTEXT", "default", "voicemail context in `mailboxes` (number@context)"),
+)
+
+
+def _secret_key(instance_path: Path) -> str:
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def from_environment(instance_path: str, environ=os.environ) -> dict:
+    instance = Path(instance_path)
+    values = {name: environ.get(name) or default for name, default, _ in SETTINGS}
+    database_url = values.pop("DATABASE_URL") or f"sqlite:///{instance / 'pbx.sqlite'}"
+    # postgres:// is what many hosting tools print; SQLAlchemy only knows postgresql://.
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://") :]
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": values.pop("SECRET_KEY") or _secret_key(instance),
+        "AMI_PORT": int(values.pop("AMI_PORT")),
+        **values,
+    }
+    return config

@@ -1,0 +1,40 @@
+from flask import request
+
+from ..api import api_blueprint, json_body
+from . import service
+
+bp = api_blueprint("extensions_api", "/api/extensions")
+
+
+@bp.get("")
+def list_extensions():
+    return {"extensions": [service.to_dict(e) for e in service.list_extensions(request.args.get("q"))]}
+
+
+@bp.post("")
+def create_extension():
+    extension, password = service.create_extension(json_body())
+    return {**service.to_dict(extension), "password": password}, 201
+
+
+@bp.get("/<number>")
+def get_extension(number):
+    return service.to_dict(service.get_extension(number))
+
+
+@bp.patch("/<number>")
+def update_extension(number):
+    return service.to_dict(service.update_extension(number, json_body()))
+
+
+@bp.delete("/<number>")
+def delete_extension(number):
+    service.delete_extension(number)
+    return "", 204
+
+
+@bp.post("/<number>/password")
+def regenerate_password(number):
+    body = request.get_json(silent=True) or {}
+    extension, password = service.set_password(number, body.get("password") if isinstance(body, dict) else None)
+    return {**service.to_dict(extension), "password": password}

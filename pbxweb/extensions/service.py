@@ -1,0 +1,171 @@
+"""Extensions: the one home of their rules, used by the pages, the JSON API and the CLI."""
+
+import re
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import validation as v
+from ..ext import db
+from ..models import Did, Extension
+from ..realtime import store
+from ..realtime.mapping import callerid
+from ..service_base import commit_or_conflict
+
+FIELDS = {"number", "name", "email", "password", "context", "codecs", "voicemail", "max_contacts", "is_active"}
+# Characters that break the `"Name" <number>` callerid string or a SIP header.
+NAME_FORBIDDEN = re.compile(r'["<>\\]')
+CALLERID_WIDTH = 40  # ps_endpoints.callerid is varchar(40)
+
+
+def _unknown_fields(errors: v.Errors, data: dict) -> None:
+    for field in sorted(set(data) - FIELDS):
+        errors.check(field, False, "is not a field of an extension")
+
+
+def _name(errors: v.Errors, value, number: str | None) -> str | None:
+    name = v.text(errors, "name", value, max_length=CALLERID_WIDTH)
+    if name is None:
+        return None
+    if not errors.check("name", NAME_FORBIDDEN.search(name) is None, "must not contain \" < > or \\"):
+        return None
+    if number is not None:
+        width = len(callerid(name, number))
+        errors.check(
+            "name",
+            width <= CALLERID_WIDTH,
+            f"is too long: the caller ID {callerid(name, number)} would be {width} characters, "
+            f"Asterisk keeps {CALLERID_WIDTH}",
+        )
+    return name
+
+
+def _number(errors: v.Errors, value) -> str | None:
+    return v.digits(errors, "number", value, min_length=2, max_length=6)
+
+
+def list_extensions(q: str | None = None) -> list[Extension]:
+    query = sa.select(Extension).order_by(Extension.number)
+    if q:
+        pattern = f"%{q.strip().replace('%', '').replace('_', '')}%"
+        query = query.where(sa.or_(Extension.number.like(pattern), Extension.name.ilike(pattern)))
+    return list(db.session.scalars(query))
+
+
+def get_extension(number: str) -> Extension:
+    extension = db.session.scalar(sa.select(Extension).where(Extension.number == number))
+    if extension is None:
+        raise v.NotFound(f"extension {number}")
+    return extension
+
+
+def _check_number_free(number: str, current: Extension | None = None) -> None:
+    owner = db.session.scalar(sa.select(Extension).where(Extension.number == number))
+    if owner is not None and owner is not current:
+        raise v.Conflict({"number": f"extension {number} already exists"})
+    if owner is None and store.row_exists(db.session.connection(), "ps_endpoints", number):
+        raise v.Conflict({"number": f"Asterisk already has an endpoint {number} that Mini-PBX does not manage"})
+
+
+def create_extension(data: dict) -> tuple[Extension, str]:
+    """Returns the extension and its SIP password (generated unless a strong one is given)."""
+    config = current_app.config
+    errors = v.Errors()
+    _unknown_fields(errors, data)
+    number = _number(errors, data.get("number"))
+    name = _name(errors, data.get("name"), number)
+    email = v.email(errors, "email", data.get("email"))
+    if data.get("password") is None:
+        password = v.generate_password()
+    else:
+        password = v.sip_password(errors, "password", data["password"], avoid=(number or "", name or ""))
+    context = v.context(errors, "context", data.get("context", config["PBX_DEFAULT_CONTEXT"]))
+    codecs = v.codecs(errors, "codecs", data.get("codecs", config["PBX_DEFAULT_CODECS"]))
+    voicemail = v.boolean(errors, "voicemail", data.get("voicemail", False))
+    max_contacts = v.integer(errors, "max_contacts", data.get("max_contacts", 1), minimum=1, maximum=10)
+    is_active = v.boolean(errors, "is_active", data.get("is_active", True))
+    errors.raise_if_any()
+    _check_number_free(number)
+    extension = Extension(
+        number=number,
+        name=name,
+        email=email,
+        sip_password=password,
+        context=context,
+        codecs=codecs,
+        voicemail=voicemail,
+        max_contacts=max_contacts,
+        is_active=is_active,
+    )
+    db.session.add(extension)
+    commit_or_conflict("number", f"extension {number} already exists")
+    return extension, password
+
+
+def update_extension(number: str, data: dict) -> Extension:
+    extension = get_extension(number)
+    errors = v.Errors()
+    _unknown_fields(errors, data)
+    errors.check("password", "password" not in data, "use the password endpoint to change it")
+    changes = {}
+    new_number = _number(errors, data["number"]) if "number" in data else extension.number
+    if "number" in data:
+        changes["number"] = new_number
+    if "name" in data or "number" in data:
+        changes["name"] = _name(errors, data.get("name", extension.name), new_number)
+    if "email" in data:
+        changes["email"] = v.email(errors, "email", data["email"])
+    if "context" in data:
+        changes["context"] = v.context(errors, "context", data["context"])
+    if "codecs" in data:
+        changes["codecs"] = v.codecs(errors, "codecs", data["codecs"])
+    if "voicemail" in data:
+        changes["voicemail"] = v.boolean(errors, "voicemail", data["voicemail"])
+    if "max_contacts" in data:
+        changes["max_contacts"] = v.integer(errors, "max_contacts", data["max_contacts"], minimum=1, maximum=10)
+    if "is_active" in data:
+        changes["is_active"] = v.boolean(errors, "is_active", data["is_active"])
+    errors.raise_if_any()
+    if new_number != extension.number:
+        _check_number_free(new_number, extension)
+    for field, value in changes.items():
+        setattr(extension, field, value)
+    commit_or_conflict("number", f"extension {new_number} already exists")
+    return extension
+
+
+def set_password(number: str, password: str | None = None) -> tuple[Extension, str]:
+    extension = get_extension(number)
+    if password is None:
+        password = v.generate_password()
+    else:
+        errors = v.Errors()
+        password = v.sip_password(errors, "password", password, avoid=(extension.number, extension.name))
+        errors.raise_if_any()
+    extension.sip_password = password
+    db.session.commit()
+    return extension, password
+
+
+def delete_extension(number: str) -> None:
+    extension = get_extension(number)
+    dids = db.session.scalars(
+        sa.select(Did.number).where(Did.destination_type == "extension", Did.destination_id == extension.id)
+    ).all()
+    if dids:
+        raise v.Conflict({"number": f"DIDs route to this extension: {', '.join(dids)}"})
+    db.session.delete(extension)
+    db.session.commit()
+
+
+def to_dict(extension: Extension) -> dict:
+    return {
+        "number": extension.number,
+        "name": extension.name,
+        "email": extension.email,
+        "context": extension.context,
+        "codecs": extension.codecs.split(","),
+        "voicemail": extension.voicemail,
+        "max_contacts": extension.max_contacts,
+        "is_active": extension.is_active,
+    }

@@ -1,0 +1,168 @@
+"""Extension groups (Asterisk queues) and their members."""
+
+import sqlalchemy as sa
+
+from .. import validation as v
+from ..ext import db
+from ..models import RING_STRATEGIES, Did, Extension, ExtensionGroup, GroupMember
+from ..service_base import commit_or_conflict
+
+FIELDS = {"name", "ring_strategy", "ring_timeout", "musicclass", "max_wait", "is_active"}
+
+
+def _validate(data: dict, group: ExtensionGroup | None) -> dict:
+    errors = v.Errors()
+    for field in sorted(set(data) - FIELDS - {"members"}):
+        errors.check(field, False, "is not a field of a group")
+    creating = group is None
+    defaults = {"ring_strategy": "ringall", "ring_timeout": 20, "musicclass": "default", "max_wait": 300, "is_active": True}
+    values = {}
+    for field in FIELDS:
+        if field in data or (creating and field in defaults):
+            values[field] = data.get(field, defaults.get(field))
+        elif creating:
+            values[field] = None
+    clean = {}
+    if "name" in values:
+        clean["name"] = v.text(errors, "name", values["name"], max_length=80)
+    if "ring_strategy" in values:
+        clean["ring_strategy"] = v.choice(errors, "ring_strategy", values["ring_strategy"], RING_STRATEGIES)
+    if "ring_timeout" in values:
+        clean["ring_timeout"] = v.integer(errors, "ring_timeout", values["ring_timeout"], minimum=5, maximum=600)
+    if "musicclass" in values:
+        musicclass = v.text(errors, "musicclass", values["musicclass"], max_length=80)
+        if musicclass is not None:
+            errors.check("musicclass", v.CONTEXT.fullmatch(musicclass) is not None, "must be letters, digits, '-' or '_'")
+        clean["musicclass"] = musicclass
+    if "max_wait" in values:
+        clean["max_wait"] = v.integer(errors, "max_wait", values["max_wait"], minimum=0, maximum=86400)
+    if "is_active" in values:
+        clean["is_active"] = v.boolean(errors, "is_active", values["is_active"])
+    members = None
+    if "members" in data:
+        members = _validate_members(errors, data["members"])
+    errors.raise_if_any()
+    if members is not None:
+        clean["members"] = members
+    return clean
+
+
+def _validate_members(errors: v.Errors, items) -> list[tuple[Extension, int, bool]]:
+    """Every member must name an existing extension; checked in full before anything is written."""
+    if not errors.check("members", isinstance(items, list), "must be a list"):
+        return []
+    result = []
+    seen = set()
+    numbers = [i.get("number") for i in items if isinstance(i, dict)]
+    by_number = {e.number: e for e in db.session.scalars(sa.select(Extension).where(Extension.number.in_([n for n in numbers if isinstance(n, str)])))}
+    for index, item in enumerate(items):
+        field = f"members[{index}]"
+        if not errors.check(field, isinstance(item, dict), "must be an object with a number"):
+            continue
+        extra = set(item) - {"number", "penalty", "paused"}
+        if not errors.check(field, not extra, f"unknown fields: {', '.join(sorted(extra))}"):
+            continue
+        number = item.get("number")
+        extension = by_number.get(number) if isinstance(number, str) else None
+        if not errors.check(f"{field}.number", extension is not None, f"extension {number} does not exist"):
+            continue
+        if not errors.check(f"{field}.number", number not in seen, f"extension {number} is listed twice"):
+            continue
+        seen.add(number)
+        penalty = v.integer(errors, f"{field}.penalty", item.get("penalty", 0), minimum=0, maximum=1000)
+        paused = v.boolean(errors, f"{field}.paused", item.get("paused", False))
+        result.append((extension, penalty, paused))
+    return result
+
+
+def list_groups() -> list[ExtensionGroup]:
+    return list(db.session.scalars(sa.select(ExtensionGroup).order_by(ExtensionGroup.name)))
+
+
+def get_group(group_id: int) -> ExtensionGroup:
+    group = db.session.get(ExtensionGroup, group_id)
+    if group is None:
+        raise v.NotFound(f"group {group_id}")
+    return group
+
+
+def _check_name_free(name: str, current: ExtensionGroup | None = None) -> None:
+    other = db.session.scalar(sa.select(ExtensionGroup).where(ExtensionGroup.name == name))
+    if other is not None and other is not current:
+        raise v.Conflict({"name": f"a group named {name!r} already exists"})
+
+
+def _set_members(group: ExtensionGroup, members: list[tuple[Extension, int, bool]]) -> None:
+    current = {m.extension_id: m for m in group.members}
+    for position, (extension, penalty, paused) in enumerate(members):
+        member = current.pop(extension.id, None)
+        if member is None:
+            member = GroupMember(extension=extension, paused=paused)
+            group.members.append(member)
+        # `paused` of an existing member is Asterisk's truth (an agent pauses on the phone or the panel):
+        # a members list does not override it.
+        member.penalty = penalty
+        member.position = position
+    for member in current.values():
+        group.members.remove(member)
+
+
+def create_group(data: dict) -> ExtensionGroup:
+    clean = _validate(data, None)
+    members = clean.pop("members", [])
+    _check_name_free(clean["name"])
+    group = ExtensionGroup(**clean)
+    db.session.add(group)
+    _set_members(group, members)
+    commit_or_conflict("name", f"a group named {clean['name']!r} already exists")
+    return group
+
+
+def update_group(group_id: int, data: dict) -> ExtensionGroup:
+    group = get_group(group_id)
+    clean = _validate(data, group)
+    members = clean.pop("members", None)
+    if "name" in clean:
+        _check_name_free(clean["name"], group)
+    for field, value in clean.items():
+        setattr(group, field, value)
+    if members is not None:
+        _set_members(group, members)
+    commit_or_conflict("name", "a group with this name already exists")
+    return group
+
+
+def replace_members(group_id: int, items) -> ExtensionGroup:
+    group = get_group(group_id)
+    errors = v.Errors()
+    members = _validate_members(errors, items)
+    errors.raise_if_any()
+    _set_members(group, members)
+    db.session.commit()
+    return group
+
+
+def delete_group(group_id: int) -> None:
+    group = get_group(group_id)
+    dids = db.session.scalars(sa.select(Did.number).where(Did.destination_type == "group", Did.destination_id == group.id)).all()
+    if dids:
+        raise v.Conflict({"id": f"DIDs route to this group: {', '.join(dids)}"})
+    db.session.delete(group)
+    db.session.commit()
+
+
+def to_dict(group: ExtensionGroup) -> dict:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "queue": group.queue_name,
+        "ring_strategy": group.ring_strategy,
+        "ring_timeout": group.ring_timeout,
+        "musicclass": group.musicclass,
+        "max_wait": group.max_wait,
+        "is_active": group.is_active,
+        "members": [
+            {"number": m.extension.number, "name": m.extension.name, "penalty": m.penalty, "paused": m.paused}
+            for m in group.members
+        ],
+    }

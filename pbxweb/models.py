@@ -1,0 +1,142 @@
+"""The domain: what an admin edits. Asterisk never reads these tables; pbxweb/realtime turns them into the
+rows it does read, in the same transaction."""
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .ext import db
+
+RING_STRATEGIES = ("ringall", "hunt", "memoryhunt", "leastrecent", "fewestcalls", "random")
+ROLES = ("admin", "manager", "qa", "agent")
+DESTINATION_TYPES = ("extension", "group")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Extension(db.Model):
+    __tablename__ = "pbx_extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(6), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(40))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    sip_password: Mapped[str] = mapped_column(sa.String(80))
+    context: Mapped[str] = mapped_column(sa.String(40))
+    codecs: Mapped[str] = mapped_column(sa.String(200))
+    voicemail: Mapped[bool] = mapped_column(default=False)
+    max_contacts: Mapped[int] = mapped_column(default=1)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    memberships: Mapped[list["GroupMember"]] = relationship(
+        back_populates="extension", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Extension {self.number}>"
+
+
+class ExtensionGroup(db.Model):
+    __tablename__ = "pbx_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    ring_strategy: Mapped[str] = mapped_column(sa.String(20), default="ringall")
+    ring_timeout: Mapped[int] = mapped_column(default=20)
+    musicclass: Mapped[str] = mapped_column(sa.String(80), default="default")
+    max_wait: Mapped[int] = mapped_column(default=300)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    members: Mapped[list["GroupMember"]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="GroupMember.position"
+    )
+
+    @property
+    def queue_name(self) -> str:
+        return f"extgroup_{self.id}"
+
+
+class GroupMember(db.Model):
+    __tablename__ = "pbx_group_members"
+    __table_args__ = (sa.UniqueConstraint("group_id", "extension_id"),)
+
+    # Also the queue member's `uniqueid` in Asterisk, which must be a unique integer it can key updates on.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_groups.id", ondelete="CASCADE"), index=True)
+    extension_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("pbx_extensions.id", ondelete="CASCADE"), index=True
+    )
+    penalty: Mapped[int] = mapped_column(default=0)
+    # Asterisk writes pause state into its queue-member row; this follows it (see the AMI listener) and
+    # is written to Asterisk only when the member is first added.
+    paused: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+
+    group: Mapped[ExtensionGroup] = relationship(back_populates="members")
+    extension: Mapped[Extension] = relationship(back_populates="memberships")
+
+
+class Did(db.Model):
+    __tablename__ = "pbx_dids"
+    __table_args__ = (sa.Index("ix_pbx_dids_destination", "destination_type", "destination_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    destination_type: Mapped[str] = mapped_column(sa.String(20))
+    destination_id: Mapped[int]
+    description: Mapped[str] = mapped_column(sa.String(200), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Trunk(db.Model):
+    __tablename__ = "pbx_trunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    host: Mapped[str] = mapped_column(sa.String(253))
+    port: Mapped[int] = mapped_column(default=5060)
+    username: Mapped[str | None] = mapped_column(sa.String(40))
+    password: Mapped[str | None] = mapped_column(sa.String(80))
+    transport: Mapped[str] = mapped_column(sa.String(40), default="transport-udp")
+    register: Mapped[bool] = mapped_column(default=False)
+    # Comma-separated IPs/CIDRs that identify inbound calls from this trunk; empty means the host.
+    match: Mapped[str] = mapped_column(sa.String(400), default="")
+    context: Mapped[str] = mapped_column(sa.String(40), default="from-external")
+    codecs: Mapped[str] = mapped_column(sa.String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class User(db.Model):
+    __tablename__ = "pbx_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    extension_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pbx_extensions.id", ondelete="SET NULL"))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    extension: Mapped[Extension | None] = relationship()
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "pbx_api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"), index=True)
+    # sha256 of the token: a leaked database does not hand out working tokens.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,104 @@
+"""SQLAlchemy session events that write Asterisk's rows in the same transaction as the model change.
+
+`after_flush` still sees what the flush changed (new/dirty/deleted and each attribute's old value), and the
+flush has already written the models, so the rows are recomputed from the database state on the same
+connection: a rollback takes the model change and its Asterisk rows back together.
+"""
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
+from . import store
+from .mapping import RealtimeSettings
+from .store import Owner
+
+SYNCED_MODELS = (Extension, ExtensionGroup, GroupMember, Did, Trunk)
+
+
+def _old_value(obj, attr: str):
+    history = sa.inspect(obj).attrs[attr].history
+    return history.deleted[0] if history.deleted else getattr(obj, attr)
+
+
+def _affected(session: Session) -> tuple[set[Owner], list[tuple[str, str, str]]]:
+    owners: set[Owner] = set()
+    renames = []
+    extension_ids = set()
+    group_ids = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Extension):
+            old, new = _old_value(obj, "number"), obj.number
+            if old != new and obj not in session.new:
+                renames.append(("extension", old, new))
+                owners.add(Owner("extension", old))
+            owners.add(Owner("extension", new))
+            if obj.id is not None:
+                extension_ids.add(obj.id)
+        elif isinstance(obj, Trunk):
+            old, new = _old_value(obj, "name"), obj.name
+            if old != new and obj not in session.new:
+                renames.append(("trunk", old, new))
+                owners.add(Owner("trunk", old))
+            owners.add(Owner("trunk", new))
+        elif isinstance(obj, ExtensionGroup):
+            group_ids.add(obj.id)
+        elif isinstance(obj, GroupMember):
+            group_ids.add(_old_value(obj, "group_id"))
+            group_ids.add(obj.group_id)
+        elif isinstance(obj, Did):
+            owners.add(Owner("did", _old_value(obj, "number")))
+            owners.add(Owner("did", obj.number))
+    conn = session.connection()
+    if extension_ids:
+        # An extension's number, name and state show in the queues it is a member of and the DIDs that
+        # ring it.
+        rows = conn.execute(
+            sa.select(GroupMember.group_id).where(GroupMember.extension_id.in_(extension_ids))
+        )
+        group_ids.update(r.group_id for r in rows)
+        rows = conn.execute(
+            sa.select(Did.number).where(
+                Did.destination_type == "extension", Did.destination_id.in_(extension_ids)
+            )
+        )
+        owners.update(Owner("did", r.number) for r in rows)
+    group_ids.discard(None)
+    if group_ids:
+        owners.update(Owner("group", gid) for gid in group_ids)
+        rows = conn.execute(
+            sa.select(Did.number).where(Did.destination_type == "group", Did.destination_id.in_(group_ids))
+        )
+        owners.update(Owner("did", r.number) for r in rows)
+    return owners, renames
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    if not any(isinstance(o, SYNCED_MODELS) for o in (*session.new, *session.dirty, *session.deleted)):
+        return
+    owners, renames = _affected(session)
+    conn = session.connection()
+    for kind, old, new in renames:
+        store.move_rows(conn, kind, old, new)
+    store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
+
+
+def _refuse_bulk_writes(orm_execute_state) -> None:
+    # Bulk UPDATE/DELETE statements skip the flush, so their Asterisk rows would silently go stale.
+    if orm_execute_state.is_update or orm_execute_state.is_delete:
+        mapper = orm_execute_state.bind_mapper
+        if mapper is not None and mapper.class_ in SYNCED_MODELS:
+            raise RuntimeError(
+                f"bulk {'update' if orm_execute_state.is_update else 'delete'} of {mapper.class_.__name__} "
+                "bypasses the realtime sync: load the objects and change them instead"
+            )
+
+
+def init_app(app) -> None:
+    from ..ext import db
+
+    if not event.contains(db.session, "after_flush", _after_flush):
+        event.listen(db.session, "after_flush", _after_flush)
+        event.listen(db.session, "do_orm_execute", _refuse_bulk_writes)

@@ -1,0 +1,147 @@
+"""Asterisk's own realtime tables, column for column.
+
+The column list and enum values in ``asterisk_schema/`` are Asterisk's ``ast-db-manage`` "config" schema
+(head e89e30cee53f) as it creates them on PostgreSQL, kept as data so that a test can hold them against the
+captured schema and so that an admin can set any PJSIP option in SQL. Only these tables' shapes live here;
+what we write into them lives in ``mapping.py``.
+"""
+
+import csv
+import re
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ..ext import db
+
+SCHEMA_DIR = Path(__file__).with_name("asterisk_schema")
+
+# Asterisk's configuration maps its `queues`/`queue_members` families to these names (extconfig.conf), so that
+# a database first built by ast-db-manage keeps its own queue tables untouched beside ours.
+TABLE_NAMES = {"queues": "asterisk_queues", "queue_members": "asterisk_queue_members"}
+
+# One MetaData with the models, so that the migrations and `verify` see a single schema.
+metadata = db.metadata
+
+
+@cache
+def enum_values() -> dict[str, tuple[str, ...]]:
+    values: dict[str, list[str]] = {}
+    with open(SCHEMA_DIR / "enums.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            values.setdefault(row["type"], []).append(row["value"])
+    return {name: tuple(v) for name, v in values.items()}
+
+
+def enum_type(name: str) -> sa.types.TypeEngine:
+    """A PostgreSQL enum that is never created implicitly (the migration adopts or creates it once);
+    a plain string elsewhere."""
+    values = enum_values()[name]
+    return sa.String(max(len(v) for v in values)).with_variant(
+        postgresql.ENUM(*values, name=name, create_type=False), "postgresql"
+    )
+
+
+def column_type(data_type: str) -> sa.types.TypeEngine:
+    if m := re.fullmatch(r"character varying\((\d+)\)", data_type):
+        return sa.String(int(m.group(1)))
+    simple = {
+        "integer": sa.Integer(),
+        "bigint": sa.BigInteger(),
+        "boolean": sa.Boolean(),
+        "text": sa.Text(),
+        "double precision": sa.Float(),
+    }
+    if data_type in simple:
+        return simple[data_type]
+    return enum_type(data_type)
+
+
+def _columns_by_table() -> dict[str, list[dict]]:
+    tables: dict[str, list[dict]] = {}
+    with open(SCHEMA_DIR / "columns.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            tables.setdefault(row["table"], []).append(row)
+    return tables
+
+
+def _build() -> dict[str, sa.Table]:
+    tables = {}
+    for asterisk_name, columns in _columns_by_table().items():
+        name = TABLE_NAMES.get(asterisk_name, asterisk_name)
+        cols = [
+            sa.Column(c["column"], column_type(c["data_type"]), nullable=c["nullable"] == "YES")
+            for c in columns
+        ]
+        extra: list = []
+        if asterisk_name.startswith("ps_"):
+            # Asterisk's ps_* tables have no primary key, only a unique id and a plain index on it.
+            extra = [sa.UniqueConstraint("id", name=f"{name}_id_key"), sa.Index(f"{name}_id", "id")]
+        if asterisk_name == "ps_aors":
+            extra.append(sa.Index("ps_aors_qualifyfreq_contact", "qualify_frequency", "contact"))
+        if asterisk_name == "ps_contacts":
+            extra += [
+                sa.UniqueConstraint("id", "reg_server", name="ps_contacts_uq"),
+                sa.Index("ps_contacts_qualifyfreq_exp", "qualify_frequency", "expiration_time"),
+            ]
+        if asterisk_name == "queues":
+            extra = [sa.PrimaryKeyConstraint("name", name=f"{name}_pkey")]
+        if asterisk_name == "queue_members":
+            extra = [
+                sa.PrimaryKeyConstraint("queue_name", "interface", name=f"{name}_pkey"),
+                sa.UniqueConstraint("uniqueid", name=f"{name}_uniqueid_key"),
+            ]
+        tables[name] = sa.Table(name, metadata, *cols, *extra)
+    return tables
+
+
+TABLES = _build()
+
+# The dialplan's view of DIDs (func_odbc DID_DESTINATION reads it): written only by pbxweb/realtime.
+dids = sa.Table(
+    "dids",
+    metadata,
+    sa.Column("number", sa.String(40), primary_key=True),
+    sa.Column("destination_type", sa.String(20), nullable=False),
+    # The dial target: an extension's number, or a group's id for extgroup-handler.
+    sa.Column("destination", sa.String(40), nullable=False),
+    sa.Column("description", sa.String(200)),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+)
+TABLES["dids"] = dids
+
+ps_endpoints = TABLES["ps_endpoints"]
+ps_auths = TABLES["ps_auths"]
+ps_aors = TABLES["ps_aors"]
+ps_contacts = TABLES["ps_contacts"]
+ps_registrations = TABLES["ps_registrations"]
+ps_endpoint_id_ips = TABLES["ps_endpoint_id_ips"]
+asterisk_queues = TABLES["asterisk_queues"]
+asterisk_queue_members = TABLES["asterisk_queue_members"]
+
+# Tables whose rows the app owns and `pbx sync` reconciles. ps_contacts is Asterisk's; ps_transports and
+# ps_domain_aliases are created for admins who configure them in SQL, and left alone by sync.
+SYNCED_TABLES = (
+    "ps_endpoints",
+    "ps_auths",
+    "ps_aors",
+    "ps_registrations",
+    "ps_endpoint_id_ips",
+    "asterisk_queues",
+    "asterisk_queue_members",
+    "dids",
+)
+
+# The columns that identify a row in each synced table.
+ROW_KEYS = {
+    "ps_endpoints": ("id",),
+    "ps_auths": ("id",),
+    "ps_aors": ("id",),
+    "ps_registrations": ("id",),
+    "ps_endpoint_id_ips": ("id",),
+    "asterisk_queues": ("name",),
+    "asterisk_queue_members": ("queue_name", "interface"),
+    "dids": ("number",),
+}

@@ -1,0 +1,215 @@
+"""The only code that writes Asterisk's tables.
+
+It reads the models' tables with Core SQL on the connection it is handed (so it runs inside the caller's
+transaction: the flush hook's, or `pbx sync`'s), maps them with ``mapping``, and reconciles the result with
+what the tables hold.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
+from . import mapping
+from .diff import TableChanges, diff_rows
+from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
+
+ext_t = Extension.__table__
+group_t = ExtensionGroup.__table__
+member_t = GroupMember.__table__
+did_t = Did.__table__
+trunk_t = Trunk.__table__
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A model object whose realtime rows are recomputed together. `key` is what names its rows in
+    Asterisk's tables: an extension's number, a trunk's name, a group's id, a DID's number."""
+
+    kind: str
+    key: str | int
+
+
+def _scope(owner: Owner) -> dict[str, sa.ColumnElement]:
+    """The rows an owner owns, per table."""
+    t = TABLES
+    if owner.kind == "extension":
+        return {name: t[name].c.id == owner.key for name in ("ps_endpoints", "ps_auths", "ps_aors")}
+    if owner.kind == "trunk":
+        scope = {
+            name: t[name].c.id == owner.key
+            for name in ("ps_endpoints", "ps_auths", "ps_aors", "ps_registrations")
+        }
+        scope["ps_endpoint_id_ips"] = t["ps_endpoint_id_ips"].c.endpoint == owner.key
+        return scope
+    if owner.kind == "group":
+        queue = f"extgroup_{owner.key}"
+        return {
+            "asterisk_queues": t["asterisk_queues"].c.name == queue,
+            "asterisk_queue_members": t["asterisk_queue_members"].c.queue_name == queue,
+        }
+    if owner.kind == "did":
+        return {"dids": t["dids"].c.number == owner.key}
+    raise ValueError(owner.kind)
+
+
+# --- reading the models -------------------------------------------------------------------------------
+
+
+def _members(conn, group_ids=None) -> dict[int, list]:
+    query = (
+        sa.select(
+            member_t.c.id,
+            member_t.c.group_id,
+            member_t.c.penalty,
+            member_t.c.paused,
+            ext_t.c.number,
+            ext_t.c.name,
+            ext_t.c.is_active,
+        )
+        .join(ext_t, ext_t.c.id == member_t.c.extension_id)
+        .order_by(member_t.c.group_id, member_t.c.position, member_t.c.id)
+    )
+    if group_ids is not None:
+        query = query.where(member_t.c.group_id.in_(group_ids))
+    by_group = defaultdict(list)
+    for row in conn.execute(query):
+        by_group[row.group_id].append(row)
+    return by_group
+
+
+def _did_destination_query():
+    ext_dest = ext_t.alias("ext_dest")
+    group_dest = group_t.alias("group_dest")
+    is_ext = did_t.c.destination_type == "extension"
+    is_group = did_t.c.destination_type == "group"
+    return sa.select(
+        did_t,
+        sa.case((is_ext, ext_dest.c.number), (is_group, sa.cast(group_dest.c.id, sa.String))).label(
+            "destination"
+        ),
+        sa.case((is_ext, ext_dest.c.is_active), else_=group_dest.c.is_active).label("destination_active"),
+    ).select_from(
+        did_t.outerjoin(ext_dest, sa.and_(is_ext, ext_dest.c.id == did_t.c.destination_id)).outerjoin(
+            group_dest, sa.and_(is_group, group_dest.c.id == did_t.c.destination_id)
+        )
+    )
+
+
+def desired_rows(conn, settings: mapping.RealtimeSettings, owners: Iterable[Owner] | None = None):
+    """Every row the models say Asterisk should have; with `owners`, only theirs."""
+    wanted = defaultdict(list)
+    keys = defaultdict(list)
+    for owner in owners or ():
+        keys[owner.kind].append(owner.key)
+    everything = owners is None
+
+    def add(rows_by_table):
+        for table, rows in rows_by_table.items():
+            wanted[table].extend(rows)
+
+    if everything or keys["extension"]:
+        query = sa.select(ext_t)
+        if not everything:
+            query = query.where(ext_t.c.number.in_(keys["extension"]))
+        for ext in conn.execute(query):
+            add(mapping.extension_rows(ext, settings))
+    if everything or keys["trunk"]:
+        query = sa.select(trunk_t)
+        if not everything:
+            query = query.where(trunk_t.c.name.in_(keys["trunk"]))
+        for row in conn.execute(query):
+            add(mapping.trunk_rows(row, settings))
+    if everything or keys["group"]:
+        query = sa.select(group_t)
+        group_ids = None if everything else keys["group"]
+        if not everything:
+            query = query.where(group_t.c.id.in_(group_ids))
+        members = _members(conn, group_ids)
+        for group in conn.execute(query):
+            add(mapping.group_rows(group, members.get(group.id, [])))
+    if everything or keys["did"]:
+        query = _did_destination_query()
+        if not everything:
+            query = query.where(did_t.c.number.in_(keys["did"]))
+        for did in conn.execute(query):
+            add(mapping.did_rows(did, did.destination, bool(did.destination_active)))
+    return wanted
+
+
+# --- reconciling --------------------------------------------------------------------------------------
+
+
+def _existing(conn, table: str, desired: list[dict], where=None) -> list[dict]:
+    t = TABLES[table]
+    columns = set(ROW_KEYS[table])
+    for row in desired:
+        columns.update(row)
+    query = sa.select(*(t.c[c] for c in sorted(columns)))
+    if where is not None:
+        query = query.where(where)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _key_clause(table: str, key: tuple):
+    t = TABLES[table]
+    return sa.and_(*(t.c[c] == v for c, v in zip(ROW_KEYS[table], key)))
+
+
+def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
+    t = TABLES[changes.table]
+    if delete_extras and changes.extras:
+        if len(ROW_KEYS[changes.table]) == 1:
+            column = t.c[ROW_KEYS[changes.table][0]]
+            keys = [k[0] for k in changes.extras]
+            for start in range(0, len(keys), 500):
+                conn.execute(sa.delete(t).where(column.in_(keys[start : start + 500])))
+        else:
+            for key in changes.extras:
+                conn.execute(sa.delete(t).where(_key_clause(changes.table, key)))
+    for key, values in changes.updates:
+        conn.execute(sa.update(t).where(_key_clause(changes.table, key)).values(values))
+    # executemany wants one set of columns per statement (extension and trunk endpoints differ).
+    by_columns = defaultdict(list)
+    for row in changes.inserts:
+        by_columns[tuple(row)].append(row)
+    for rows in by_columns.values():
+        conn.execute(sa.insert(t), rows)
+
+
+def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner]) -> None:
+    """Make the rows of these owners what their models say (none, for an owner that is gone)."""
+    if not owners:
+        return
+    wanted = desired_rows(conn, settings, owners)
+    scopes = defaultdict(list)
+    for owner in owners:
+        for table, clause in _scope(owner).items():
+            scopes[table].append(clause)
+    for table in SYNCED_TABLES:
+        if table not in scopes:
+            continue
+        desired = wanted.get(table, [])
+        existing = _existing(conn, table, desired, sa.or_(*scopes[table]))
+        write_changes(conn, diff_rows(table, desired, existing), delete_extras=True)
+
+
+def move_rows(conn, kind: str, old_key: str, new_key: str) -> None:
+    """Renaming an extension or trunk moves its rows, so options an admin set on them in SQL go along."""
+    old_scope = _scope(Owner(kind, old_key))
+    for table, clause in old_scope.items():
+        if table == "ps_endpoint_id_ips":
+            continue  # identify rows are recomputed under their new ids
+        conn.execute(sa.update(TABLES[table]).where(clause).values(id=new_key))
+
+
+def plan_table(conn, table: str, desired: list[dict]) -> TableChanges:
+    """What a full sync of one table would change, given every row the models want in it."""
+    return diff_rows(table, desired, _existing(conn, table, desired))
+
+
+def row_exists(conn, table: str, key: str) -> bool:
+    t = TABLES[table]
+    return conn.execute(sa.select(sa.literal(1)).where(t.c.id == key).limit(1)).first() is not None

@@ -1,0 +1,216 @@
+"""Field rules shared by every area's service, and the errors services raise.
+
+A service collects every field's problem before it touches the session, so bad input writes nothing.
+"""
+
+import ipaddress
+import re
+import secrets
+import string
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class ValidationError(ServiceError):
+    status = 400
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class NotFound(ServiceError):
+    status = 404
+
+    def __init__(self, what: str):
+        super().__init__({"_": f"{what} not found"})
+
+
+class Errors(dict):
+    """Collects one message per field; `raise_if_any()` raises them all at once."""
+
+    def check(self, field: str, ok: bool, message: str) -> bool:
+        if not ok and field not in self:
+            self[field] = message
+        return ok
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise ValidationError(dict(self))
+
+
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+KNOWN_CODECS = frozenset(
+    "ulaw alaw g722 g729 g726 g726aal2 gsm ilbc speex speex16 speex32 lpc10 adpcm opus silk8 silk12 silk16 "
+    "silk24 slin slin16 codec2 g719 siren7 siren14 h261 h263 h263p h264 h265 mpeg4 vp8 vp9 t140 t140red".split()
+)
+HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+EMAIL = re.compile(r"[^@\s;\"<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+CONTEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def asterisk_safe(value: str) -> str | None:
+    """Why a value may not reach a realtime table, or None. Asterisk splits every value it reads over ODBC
+    on `;`, and a control character ends a config line."""
+    if ";" in value:
+        return "must not contain ';' (Asterisk splits values on it)"
+    if CONTROL_CHARS.search(value):
+        return "must not contain control characters or line breaks"
+    return None
+
+
+def text(errors: Errors, field: str, value, *, required=True, max_length: int) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        errors.check(field, not required, "is required")
+        return None
+    if not errors.check(field, isinstance(value, str), "must be a string"):
+        return None
+    value = value.strip()
+    if not errors.check(field, len(value) <= max_length, f"must be at most {max_length} characters"):
+        return None
+    problem = asterisk_safe(value)
+    errors.check(field, problem is None, problem or "")
+    return value
+
+
+def integer(errors: Errors, field: str, value, *, minimum: int, maximum: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        errors.check(field, False, "must be a whole number")
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        errors.check(field, False, "must be a whole number")
+        return None
+    if errors.check(field, minimum <= number <= maximum, f"must be between {minimum} and {maximum}"):
+        return number
+    return None
+
+
+def boolean(errors: Errors, field: str, value) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.lower() in ("true", "yes", "on", "1")
+    errors.check(field, False, "must be true or false")
+    return None
+
+
+def choice(errors: Errors, field: str, value, choices) -> str | None:
+    if errors.check(field, value in choices, f"must be one of: {', '.join(choices)}"):
+        return value
+    return None
+
+
+def digits(errors: Errors, field: str, value, *, min_length: int, max_length: int) -> str | None:
+    if not errors.check(field, isinstance(value, str) and value != "", "is required"):
+        return None
+    ok = value.isascii() and value.isdigit() and min_length <= len(value) <= max_length
+    if errors.check(field, ok, f"must be {min_length} to {max_length} digits"):
+        return value
+    return None
+
+
+def codecs(errors: Errors, field: str, value) -> str | None:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(c, str) for c in items):
+        errors.check(field, False, "must be a list of codec names")
+        return None
+    names = [c.strip().lower() for c in items if c.strip()]
+    if not errors.check(field, bool(names), "must name at least one codec"):
+        return None
+    unknown = [c for c in names if c not in KNOWN_CODECS]
+    if not errors.check(field, not unknown, f"unknown codec: {', '.join(unknown)}"):
+        return None
+    if not errors.check(field, len(set(names)) == len(names), "lists a codec twice"):
+        return None
+    joined = ",".join(names)
+    if errors.check(field, len(joined) <= 200, "too many codecs"):
+        return joined
+    return None
+
+
+def host(errors: Errors, field: str, value) -> str | None:
+    if not errors.check(field, isinstance(value, str) and value.strip() != "", "is required"):
+        return None
+    value = value.strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if errors.check(field, HOSTNAME.fullmatch(value) is not None, "must be a hostname or an IP address"):
+        return value.lower()
+    return None
+
+
+def ip_networks(errors: Errors, field: str, value) -> str:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        errors.check(field, False, "must be a list of IP addresses or CIDR ranges")
+        return ""
+    networks = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            errors.check(field, False, f"{item!r} is not an IP address or CIDR range")
+            return ""
+    return ",".join(networks)
+
+
+def email(errors: Errors, field: str, value) -> str | None:
+    if value in (None, ""):
+        return None
+    if errors.check(field, isinstance(value, str) and EMAIL.fullmatch(value.strip()) is not None, "is not a valid e-mail address"):
+        return value.strip()
+    return None
+
+
+def context(errors: Errors, field: str, value) -> str | None:
+    if errors.check(field, isinstance(value, str) and CONTEXT.fullmatch(value) is not None, "must be 1-40 letters, digits, '-' or '_'"):
+        return value
+    return None
+
+
+# SIP passwords: generated ones use letters and digits only, which survive every config format and phone
+# keypad; given ones must be long and mixed enough to resist online guessing.
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+GENERATED_PASSWORD_LENGTH = 24
+MIN_PASSWORD_LENGTH = 16
+
+
+def generate_password(length: int = GENERATED_PASSWORD_LENGTH) -> str:
+    while True:
+        candidate = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+        if any(c.islower() for c in candidate) and any(c.isupper() for c in candidate) and any(c.isdigit() for c in candidate):
+            return candidate
+
+
+def sip_password(errors: Errors, field: str, value, *, avoid: tuple[str, ...] = ()) -> str | None:
+    if not errors.check(field, isinstance(value, str), "must be a string"):
+        return None
+    if not errors.check(field, MIN_PASSWORD_LENGTH <= len(value) <= 80, f"must be {MIN_PASSWORD_LENGTH} to 80 characters"):
+        return None
+    problem = asterisk_safe(value)
+    if not errors.check(field, problem is None, problem or ""):
+        return None
+    if not errors.check(field, not any(c.isspace() for c in value) and value.isascii(), "must be printable ASCII without spaces"):
+        return None
+    classes = sum(
+        (any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value), any(not c.isalnum() for c in value))
+    )
+    if not errors.check(field, classes >= 3, "is too weak: mix at least three of lower case, upper case, digits and symbols"):
+        return None
+    lowered = value.lower()
+    if not errors.check(field, len(set(value)) >= 8 and not any(a and a.lower() in lowered for a in avoid), "is too weak: too repetitive or contains the extension's number or name"):
+        return None
+    return value

@@ -1,0 +1,105 @@
+"""The checks behind `pbx verify`: each returns (passed, label, hint)."""
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from .ami.client import AmiConnection, AmiError
+from .ext import db
+from .realtime import store
+from .realtime.mapping import RealtimeSettings
+from .realtime.schema import SYNCED_TABLES, TABLES
+
+Check = tuple[bool, str, str]
+
+
+def _database(engine) -> Check:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return False, "database reachable", f"{type(exc.orig or exc).__name__}: check DATABASE_URL"
+    return True, "database reachable", engine.url.render_as_string(hide_password=True)
+
+
+def _migrations(app, engine) -> Check:
+    script = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+    heads = set(script.get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == heads:
+        return True, "migrations at head", ", ".join(sorted(heads))
+    return False, "migrations at head", f"database at {', '.join(sorted(current)) or 'nothing'}: run `flask --app wsgi db upgrade`"
+
+
+def _schema(engine) -> Check:
+    inspector = sa.inspect(engine)
+    missing = []
+    for name, table in TABLES.items():
+        if not inspector.has_table(name):
+            missing.append(name)
+            continue
+        have = {c["name"] for c in inspector.get_columns(name)}
+        missing += [f"{name}.{c.name}" for c in table.columns if c.name not in have]
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        return False, "realtime tables and columns present", f"missing {shown}: run `flask --app wsgi db upgrade`"
+    return True, "realtime tables and columns present", f"{len(TABLES)} tables"
+
+
+def _drift(app, engine) -> Check:
+    settings = RealtimeSettings.from_config(app.config)
+    with engine.connect() as conn:
+        wanted = store.desired_rows(conn, settings)
+        plans = [store.plan_table(conn, t, wanted.get(t, [])) for t in SYNCED_TABLES]
+    drifted = sum(len(p.inserts) + len(p.updates) for p in plans)
+    unowned = sum(len(p.extras) for p in plans)
+    note = f"; {unowned} row(s) no Mini-PBX object owns (kept)" if unowned else ""
+    if drifted:
+        return False, "realtime rows match the models", f"{drifted} row(s) missing or drifted: run `flask --app wsgi pbx sync`{note}"
+    return True, "realtime rows match the models", note.lstrip("; ")
+
+
+def _ami(app, engine) -> list[Check]:
+    config = app.config
+    where = f"{config['AMI_HOST']}:{config['AMI_PORT']}"
+    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+        return [(False, "AMI login", "AMI_USERNAME and AMI_SECRET are not set")]
+    checks = []
+    try:
+        with AmiConnection(config["AMI_HOST"], config["AMI_PORT"], timeout=5) as ami:
+            ami.connect()
+            checks.append((True, "AMI reachable", where))
+            ami.login(config["AMI_USERNAME"], config["AMI_SECRET"])
+            response, _ = ami.action("CoreSettings")
+            checks.append((True, "AMI login", f"Asterisk {response.get('AsteriskVersion', 'version unknown')}"))
+            _, endpoints = ami.action("PJSIPShowEndpoints")
+    except AmiError as exc:
+        label = "AMI login" if checks else "AMI reachable"
+        checks.append((False, label, str(exc)))
+        return checks
+    with engine.connect() as conn:
+        in_db = set(conn.execute(sa.select(TABLES["ps_endpoints"].c.id)).scalars())
+    # Asterisk may also list endpoints of its own config file (the anonymous one): only ours must all be seen.
+    seen = {e.get("ObjectName") for e in endpoints if e.event == "EndpointList"}
+    unseen = sorted(in_db - seen)
+    label = "Asterisk sees every endpoint in ps_endpoints"
+    if unseen:
+        shown = ", ".join(unseen[:8]) + (" …" if len(unseen) > 8 else "")
+        hint = f"{len(unseen)} of {len(in_db)} not loaded ({shown}): check sorcery.conf maps endpoint to ps_endpoints"
+        checks.append((False, label, hint))
+    else:
+        checks.append((True, label, f"{len(in_db)} in the database, {len(seen)} in Asterisk"))
+    return checks
+
+
+def run_checks(app) -> list[Check]:
+    engine = db.engine
+    results = [_database(engine)]
+    if results[0][0]:
+        results.append(_migrations(app, engine))
+        results.append(_schema(engine))
+        if results[-1][0]:
+            results.append(_drift(app, engine))
+    results += _ami(app, engine)
+    return results

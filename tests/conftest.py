@@ -1,0 +1,154 @@
+"""Fixtures: one throwaway PostgreSQL cluster per test run, the app on it (schema built by the migrations),
+an API client with a bearer token, and a look into Asterisk's realtime tables."""
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pbxweb import create_app
+from pbxweb.ext import db as _db
+from pbxweb.realtime.schema import TABLES
+
+from .pgcluster import Cluster
+
+SHARED = Path(os.environ.get("PBX_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A PostgreSQL server: TEST_DATABASE_SERVER (a URL to its `postgres` database) or a throwaway cluster."""
+    if url := os.environ.get("TEST_DATABASE_SERVER"):
+        yield url
+        return
+    cluster = Cluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def make_database(server_url: str, name: str) -> str:
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def make_db(pg):
+    """Makes an empty database on the test server and returns its URL."""
+    return lambda name: make_database(pg, name)
+
+
+def test_config(database_url: str, **extra) -> dict:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-only-key",
+        "WTF_CSRF_ENABLED": False,
+        "AMI_USERNAME": None,
+        "AMI_SECRET": None,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def _app(make_db):
+    from flask_migrate import upgrade
+
+    app = create_app(test_config(make_db("pbx_test")))
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def _truncate_all(app) -> None:
+    with app.app_context():
+        _db.session.remove()
+        names = [t.name for t in _db.metadata.sorted_tables]
+        with _db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app(_app):
+    saved = dict(_app.config)
+    ctx = _app.app_context()
+    ctx.push()
+    yield _app
+    _db.session.remove()
+    ctx.pop()
+    _app.config.clear()
+    _app.config.update(saved)
+    _truncate_all(_app)
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Api:
+    """The test client with a bearer token: `api.post("/api/extensions", json=…)`."""
+
+    def __init__(self, client, token):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(url, **kwargs):
+            return getattr(self.client, method)(url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+        return call
+
+
+def token_for(role: str, username: str | None = None) -> str:
+    from pbxweb.auth.service import create_token, create_user
+
+    user, _ = create_user(username or f"{role}-user", role)
+    return create_token(user.username)
+
+
+@pytest.fixture
+def api(client):
+    return Api(client, token_for("admin"))
+
+
+@pytest.fixture
+def rows(db):
+    """rows("ps_endpoints") → that realtime table's rows as dicts (only non-NULL columns), ordered by key."""
+
+    def fetch(table: str, **where) -> list[dict]:
+        t = TABLES[table]
+        query = sa.select(t).order_by(*t.primary_key.columns or [t.columns[0]])
+        for column, value in where.items():
+            query = query.where(t.c[column] == value)
+        with db.engine.connect() as conn:
+            return [{k: v for k, v in r._mapping.items() if v is not None} for r in conn.execute(query)]
+
+    return fetch
+
+
+@pytest.fixture
+def realtime_counts(db):
+    """How many rows each synced realtime table holds: the 'nothing written' check."""
+
+    def counts() -> dict[str, int]:
+        with db.engine.connect() as conn:
+            return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for name, t in TABLES.items()}
+
+    return counts

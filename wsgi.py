@@ -1,0 +1,20 @@
+"""Production entry point (gunicorn -k gevent). The gevent patch comes before any other import, so that
+sockets, the AMI connection and psycopg2 (through psycogreen) cooperate instead of blocking the worker.
+
+The `flask` command imports this module too (`flask --app wsgi …`): it has imported flask.cli by then, and
+the patch is left out there, since patching after threading is loaded breaks it.
+"""
+
+import sys
+
+if "flask.cli" not in sys.modules:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
+
+from pbxweb import create_app  # noqa: E402
+
+app = create_app()
