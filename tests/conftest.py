@@ -152,3 +152,13 @@ def realtime_counts(db):
             return {name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for name, t in TABLES.items()}
 
     return counts
+
+
+@pytest.fixture
+def ami_server():
+    """A test AMI server replaying the real Asterisk captures, on 127.0.0.1 and a random port."""
+    from .ami_server import AmiTestServer
+
+    server = AmiTestServer(SHARED / "asterisk" / "ami")
+    yield server
+    server.stop()

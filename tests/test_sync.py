@@ -1,0 +1,127 @@
+"""The same-transaction rule, and `pbx sync`: idempotent, repairs drift, lists or prunes rows no model owns."""
+
+import pytest
+import sqlalchemy as sa
+
+from pbxweb.extensions import service as extensions
+from pbxweb.models import Extension
+
+
+def test_a_failure_after_the_insert_leaves_neither_the_extension_nor_its_rows(app, db, realtime_counts):
+    def fail_after_flush(session, context):
+        raise RuntimeError("disk full")
+
+    db.session.add(Extension(number="1001", name="John", sip_password="x" * 20, context="from-internal",
+                             codecs="ulaw", voicemail=False, max_contacts=1, is_active=True))
+    db.session.flush()  # the realtime rows are written now, in the open transaction
+    assert realtime_counts()["ps_endpoints"] == 0  # not visible outside the transaction
+    sa.event.listen(db.session, "after_flush", fail_after_flush)
+    try:
+        with pytest.raises(RuntimeError):
+            db.session.add(Extension(number="1002", name="Mary", sip_password="y" * 20, context="from-internal",
+                                     codecs="ulaw", voicemail=False, max_contacts=1, is_active=True))
+            db.session.commit()
+    finally:
+        sa.event.remove(db.session, "after_flush", fail_after_flush)
+    db.session.rollback()
+    assert db.session.query(Extension).count() == 0
+    assert all(n == 0 for n in realtime_counts().values())
+
+
+def test_rows_are_visible_to_asterisk_only_after_commit(app, db, realtime_counts):
+    extensions_before = realtime_counts()["ps_endpoints"]
+    db.session.add(Extension(number="1001", name="John", sip_password="x" * 20, context="from-internal",
+                             codecs="ulaw", voicemail=False, max_contacts=1, is_active=True))
+    db.session.flush()
+    with db.engine.connect() as other:  # Asterisk's own connection
+        assert other.exec_driver_sql("SELECT count(*) FROM ps_endpoints").scalar() == extensions_before
+    db.session.commit()
+    with db.engine.connect() as other:
+        assert other.exec_driver_sql("SELECT count(*) FROM ps_endpoints").scalar() == 1
+
+
+def test_bulk_updates_that_would_skip_the_sync_are_refused(app, db):
+    with pytest.raises(RuntimeError, match="bypasses the realtime sync"):
+        db.session.execute(sa.update(Extension).values(name="x"))
+
+
+@pytest.fixture
+def populated(api):
+    for n in range(1001, 1004):
+        api.post("/api/extensions", json={"number": str(n), "name": f"User {n}"})
+    group = api.post("/api/groups", json={"name": "Sales"}).get_json()
+    api.put(f"/api/groups/{group['id']}/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
+    api.post("/api/dids", json={"number": "0612345678", "destination_type": "group", "destination_id": group["id"]})
+    api.post("/api/trunks", json={"name": "provider", "host": "192.0.2.1", "username": "u1", "password": "Secret-pass-1", "register": True})
+
+
+def snapshot(db):
+    from pbxweb.realtime.schema import SYNCED_TABLES, TABLES
+
+    with db.engine.connect() as conn:
+        return {t: sorted(map(tuple, conn.execute(sa.select(TABLES[t])).all()), key=repr) for t in SYNCED_TABLES}
+
+
+def test_sync_from_empty_tables_rebuilds_exactly_what_the_hooks_wrote(populated, db, runner):
+    written = snapshot(db)
+    with db.engine.begin() as conn:
+        for table in written:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    result = runner.invoke(args=["pbx", "sync"])
+    assert result.exit_code == 0, result.output
+    assert snapshot(db) == written
+    assert "ps_endpoints" in result.output
+
+
+def test_a_second_sync_changes_nothing(populated, db, runner):
+    runner.invoke(args=["pbx", "sync"])
+    before = snapshot(db)
+    result = runner.invoke(args=["pbx", "sync"])
+    lines = [l.split() for l in result.output.splitlines() if l.startswith(("ps_", "asterisk_", "dids"))]
+    assert lines and all(cols[1:4] == ["0", "0", "0"] for cols in lines)
+    assert snapshot(db) == before
+
+
+def test_sync_repairs_drift_but_keeps_options_set_by_hand(populated, db, runner, rows):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE ps_endpoints SET context = 'wrong', language = 'de' WHERE id = '1001'")
+        conn.exec_driver_sql("DELETE FROM ps_auths WHERE id = '1002'")
+    runner.invoke(args=["pbx", "sync"])
+    endpoint = rows("ps_endpoints", id="1001")[0]
+    assert endpoint["context"] == "from-internal" and endpoint["language"] == "de"
+    assert len(rows("ps_auths", id="1002")) == 1
+
+
+def test_dry_run_reports_and_writes_nothing(populated, db, runner):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM ps_aors")
+    before = snapshot(db)
+    result = runner.invoke(args=["pbx", "sync", "--dry-run"])
+    assert result.exit_code == 0
+    assert [l.split()[1] for l in result.output.splitlines() if l.startswith("ps_aors")] == ["4"]
+    assert snapshot(db) == before
+
+
+def test_rows_added_by_hand_are_listed_not_deleted_unless_pruned(populated, db, runner, rows):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO ps_endpoints (id, context) VALUES ('handmade', 'x')")
+        conn.exec_driver_sql(
+            "INSERT INTO asterisk_queue_members (queue_name, interface, uniqueid) VALUES ('legacy', 'PJSIP/9', 99999)"
+        )
+    result = runner.invoke(args=["pbx", "sync"])
+    assert "ps_endpoints: handmade" in result.output and "asterisk_queue_members: legacy, PJSIP/9" in result.output
+    assert len(rows("ps_endpoints", id="handmade")) == 1
+    result = runner.invoke(args=["pbx", "sync", "--prune"])
+    assert result.exit_code == 0
+    assert rows("ps_endpoints", id="handmade") == [] and rows("asterisk_queue_members", queue_name="legacy") == []
+    assert len(rows("ps_endpoints")) == 4
+
+
+def test_sync_groups_touches_only_the_queue_tables(populated, db, runner, rows):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM asterisk_queue_members")
+        conn.exec_driver_sql("DELETE FROM ps_aors")
+    result = runner.invoke(args=["pbx", "sync-groups"])
+    assert result.exit_code == 0
+    assert len(rows("asterisk_queue_members")) == 2
+    assert rows("ps_aors") == []
