@@ -44,7 +44,7 @@ def make_db(pg):
     return lambda name: make_database(pg, name)
 
 
-def test_config(database_url: str, **extra) -> dict:
+def app_config(database_url: str, **extra) -> dict:
     return {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -60,7 +60,7 @@ def test_config(database_url: str, **extra) -> dict:
 def _app(make_db):
     from flask_migrate import upgrade
 
-    app = create_app(test_config(make_db("pbx_test")))
+    app = create_app(app_config(make_db("pbx_test")))
     with app.app_context():
         upgrade()
     return app

@@ -114,8 +114,8 @@ def test_verify_without_ami_settings_says_which_are_missing(runner, app):
 def test_verify_fails_when_the_database_is_unreachable():
     from pbxweb import create_app
 
-    from .conftest import test_config
+    from .conftest import app_config
 
-    broken = create_app(test_config(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"))
+    broken = create_app(app_config(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"))
     result = broken.test_cli_runner().invoke(args=["pbx", "verify"])
     assert result.exit_code == 1 and "✘ database reachable" in result.output
