@@ -125,3 +125,19 @@ def test_sync_groups_touches_only_the_queue_tables(populated, db, runner, rows):
     assert result.exit_code == 0
     assert len(rows("asterisk_queue_members")) == 2
     assert rows("ps_aors") == []
+
+
+def test_a_large_sync_streams_rows_that_match_the_hooks_byte_for_byte(app, db, runner):
+    # Enough rows for the COPY path, with the characters CSV has to quote.
+    db.session.add_all(
+        Extension(number=str(2000 + i), name=f"O'Neil, \\Jr {i}", sip_password=f'Pw"{i:016d},x', context="from-internal",
+                  codecs="ulaw", voicemail=i % 2 == 0, max_contacts=1, is_active=True)
+        for i in range(250)
+    )
+    db.session.commit()
+    written = snapshot(db)
+    with db.engine.begin() as conn:
+        for table in written:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    assert runner.invoke(args=["pbx", "sync"]).exit_code == 0
+    assert snapshot(db) == written

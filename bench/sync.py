@@ -1,0 +1,128 @@
+"""`pbx sync` of 10,000 extensions from empty realtime tables on PostgreSQL, against a COPY of the very same
+rows in the same run; then the p50 of POST /api/extensions with 10,000 existing.
+
+    .venv/bin/python -m bench.sync [--extensions N]
+
+Targets (issue 2): sync ≤ 1.5 s and ≥ 0.3× COPY's speed; POST p50 < 20 ms.
+"""
+
+import argparse
+import io
+import csv
+import statistics
+import time
+
+import sqlalchemy as sa
+
+from pbxweb import create_app
+from pbxweb.cli import run_sync
+from pbxweb.ext import db
+from pbxweb.models import Extension
+from pbxweb.realtime.schema import SYNCED_TABLES, TABLES
+from tests.conftest import app_config, make_database
+from tests.pgcluster import Cluster
+
+
+def seed_extensions(count: int) -> None:
+    rows = [
+        {"number": str(100000 + i), "name": f"User {i}", "sip_password": f"Pw{i:018d}xYz", "context": "from-internal",
+         "codecs": "ulaw,alaw,g722,opus", "voicemail": i % 2 == 0, "max_contacts": 1, "is_active": True}
+        for i in range(count)
+    ]
+    # Straight into the model table: the realtime tables stay empty for sync to fill.
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(Extension.__table__), rows)
+
+
+def realtime_rows() -> dict[str, list[tuple]]:
+    with db.engine.connect() as conn:
+        return {t: conn.execute(sa.select(TABLES[t])).all() for t in SYNCED_TABLES}
+
+
+def truncate_realtime() -> None:
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(SYNCED_TABLES)}")
+
+
+def copy_rows(rows: dict[str, list[tuple]]) -> float:
+    """COPY the same rows into the same tables, in one transaction: the fastest way PostgreSQL loads them."""
+    buffers = {}
+    for table, table_rows in rows.items():
+        if not table_rows:
+            continue
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for row in table_rows:
+            writer.writerow(["\\N" if v is None else v for v in row])
+        buffers[table] = out.getvalue()
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        start = time.perf_counter()
+        for table, data in buffers.items():
+            columns = ", ".join(f'"{c.name}"' for c in TABLES[table].columns)
+            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", io.StringIO(data))
+        raw.commit()
+        return time.perf_counter() - start
+    finally:
+        raw.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--extensions", type=int, default=10_000)
+    parser.add_argument("--posts", type=int, default=300)
+    args = parser.parse_args()
+
+    cluster = Cluster()
+    server = cluster.start()
+    try:
+        app = create_app(app_config(make_database(server, "pbx_bench")))
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            seed_extensions(args.extensions)
+
+            sync_times, copy_times = [], []
+            for _ in range(3):
+                truncate_realtime()
+                start = time.perf_counter()
+                with app.test_request_context():
+                    run_sync(SYNCED_TABLES, dry_run=False, prune=False)
+                sync_times.append(time.perf_counter() - start)
+                written = realtime_rows()
+                truncate_realtime()
+                copy_times.append(copy_rows(written))
+                assert realtime_rows() == written
+            total_rows = sum(len(r) for r in written.values())
+            sync_s, copy_s = min(sync_times), min(copy_times)
+            print(f"extensions: {args.extensions}, realtime rows: {total_rows}")
+            print(f"pbx sync from empty tables: {sync_s:.3f} s (best of 3; target <= 1.5 s)")
+            print(f"COPY of the same rows:      {copy_s:.3f} s (best of 3)")
+            print(f"sync speed / COPY speed:    {copy_s / sync_s:.2f}x (target >= 0.3x)")
+
+            start = time.perf_counter()
+            with app.test_request_context():
+                run_sync(SYNCED_TABLES, dry_run=False, prune=False)
+            print(f"second sync (nothing to do): {time.perf_counter() - start:.3f} s")
+
+            from tests.conftest import token_for
+
+            headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
+            client = app.test_client()
+            latencies = []
+            for i in range(args.posts):
+                start = time.perf_counter()
+                response = client.post("/api/extensions", json={"number": f"{200000 + i}", "name": f"Bench {i}"}, headers=headers)
+                latencies.append(time.perf_counter() - start)
+                assert response.status_code == 201, response.get_json()
+            latencies.sort()
+            print(f"POST /api/extensions with {args.extensions} existing: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                  f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms over {args.posts} (target p50 < 20 ms)")
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
