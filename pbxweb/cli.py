@@ -134,5 +134,23 @@ def first_run_command():
     click.echo("=" * 60)
 
 
+@pbx.command("asterisk-config")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def asterisk_config_command(out_dir, force):
+    """Render Asterisk's configuration (ODBC, realtime, PJSIP, dialplan, AMI, CDR) from the settings."""
+    from pathlib import Path
+
+    from .asterisk_config import ConfigError, render, write
+
+    try:
+        written = write(render(current_app.config), Path(out_dir), force)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    for path, mode in written:
+        click.echo(f"wrote {path} ({mode:o})")
+
+
 def init_app(app) -> None:
     app.cli.add_command(pbx)

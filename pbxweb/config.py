@@ -22,6 +22,17 @@ SETTINGS = (
     ("PBX_SIP_TRANSPORT", "transport-udp", "PJSIP transport of extension endpoints"),
     ("PBX_DEFAULT_CODECS", DEFAULT_CODECS, "codecs of new extensions, in order"),
     ("PBX_VOICEMAIL_CONTEXT", "default", "voicemail context in `mailboxes` (number@context)"),
+    ("PBX_OUTBOUND_PREFIX", "0", "digit dialled before an outside number; no extension number starts with it"),
+    ("PBX_GROUP_DIAL_PREFIX", "*8", "dial code of a group: this prefix and the group's id (`*83`)"),
+    ("PBX_EXTENSION_RING_SECONDS", "25", "how long an extension rings before voicemail or giving up"),
+    ("PBX_SIP_BIND", "0.0.0.0", "address Asterisk's SIP transports bind to (`asterisk-config`)"),
+    ("PBX_SIP_PORT", "5060", "SIP port of the UDP and TCP transports (`asterisk-config`)"),
+    ("PBX_LOCAL_NET", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", "networks that are not behind NAT (`local_net`)"),
+    ("PBX_EXTERNAL_ADDRESS", None, "public address for SIP and media behind NAT; none by default"),
+    ("PBX_ODBC_DSN", "asterisk", "ODBC DSN and res_odbc connection name Asterisk uses (`asterisk-config`)"),
+    ("PBX_ODBC_USERNAME", None, "database user for Asterisk; default: the user of DATABASE_URL"),
+    ("PBX_ODBC_PASSWORD", None, "its password; default: the password of DATABASE_URL (no default otherwise)"),
+    ("PBX_SORCERY_CACHE", "off", "`on` if sorcery.conf caches PJSIP objects in memory: saves then expire them over AMI"),
 )
 
 
@@ -46,6 +57,9 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": values.pop("SECRET_KEY") or _secret_key(instance),
         "AMI_PORT": int(values.pop("AMI_PORT")),
+        "PBX_SIP_PORT": int(values.pop("PBX_SIP_PORT")),
+        "PBX_EXTENSION_RING_SECONDS": int(values.pop("PBX_EXTENSION_RING_SECONDS")),
+        "PBX_SORCERY_CACHE": values.pop("PBX_SORCERY_CACHE").lower() in ("on", "yes", "true", "1"),
         **values,
     }
     return config

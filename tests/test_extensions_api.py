@@ -118,6 +118,7 @@ BAD_INPUT = [
     ({"number": "1"}, "number"),
     ({"number": "1234567"}, "number"),
     ({"number": "10 1"}, "number"),
+    ({"number": "0123"}, "number"),
     ({"name": 'John "JJ" Doe'}, "name"),
     ({"name": "John <Doe>"}, "name"),
     ({"name": "John\nDoe"}, "name"),

@@ -89,6 +89,9 @@ def build_like_ast_db_manage(url):
         for r in read_csv(CAPTURED / "realtime-indexes.csv"):
             conn.execute(sa.text(r[list(r)[2]]))
         conn.execute(sa.text("INSERT INTO ps_endpoints (id, context) VALUES ('legacy', 'from-internal')"))
+        cdr_columns = [f'"{r["column"]}" {r["data_type"]}' for r in read_csv(CAPTURED / "cdr-columns.csv")]
+        conn.execute(sa.text(f"CREATE TABLE cdr ({', '.join(cdr_columns)})"))
+        conn.execute(sa.text("INSERT INTO cdr (src, dst, \"end\") VALUES ('1001', '1002', '2026-11-27 09:40:03')"))
     return engine
 
 
@@ -101,6 +104,9 @@ def test_upgrade_adopts_a_database_built_by_ast_db_manage(make_db):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM pg_type WHERE typtype = 'e'")).scalar() == types_before
         assert conn.execute(sa.text("SELECT id FROM ps_endpoints")).scalars().all() == ["legacy"]
+        # The call records Asterisk had written are kept, and gain the key and indexes of the call log.
+        assert conn.execute(sa.text("SELECT id, src FROM cdr")).one() == (1, "1001")
+        assert {"ix_cdr_start", "ix_cdr_linkedid"} <= {i["name"] for i in sa.inspect(conn).get_indexes("cdr")}
         # Asterisk's own dialplan table `extensions` and its queues tables stay as they were, beside ours.
         tables = set(sa.inspect(conn).get_table_names())
     assert {"extensions", "queues", "queue_members", "asterisk_queues", "asterisk_queue_members", "pbx_extensions"} <= tables

@@ -14,7 +14,8 @@ from ..service_base import commit_or_conflict
 
 DID_FIELDS = {"number", "destination_type", "destination_id", "description", "is_active"}
 TRUNK_FIELDS = {"name", "host", "port", "username", "password", "transport", "register", "match", "context", "codecs", "is_active"}
-TRANSPORTS = ("transport-udp", "transport-tcp", "transport-tls")
+# The transports asterisk/pjsip.conf defines for trunks.
+TRANSPORTS = ("transport-udp", "transport-tcp")
 # Trunk names become PJSIP object ids: they must never look like an extension number.
 TRUNK_NAME = re.compile(r"[a-z][a-z0-9_-]{1,39}")
 SIP_USER = re.compile(r"[A-Za-z0-9._+-]{1,40}")

@@ -41,7 +41,14 @@ def _name(errors: v.Errors, value, number: str | None) -> str | None:
 
 
 def _number(errors: v.Errors, value) -> str | None:
-    return v.digits(errors, "number", value, min_length=2, max_length=6)
+    number = v.digits(errors, "number", value, min_length=2, max_length=6)
+    if number is None:
+        return None
+    # The dialplan sends anything that starts with the outside-line prefix to a trunk.
+    prefix = current_app.config["PBX_OUTBOUND_PREFIX"]
+    if errors.check("number", not number.startswith(prefix), f"must not start with {prefix}, the outside-line prefix"):
+        return number
+    return None
 
 
 def list_extensions(q: str | None = None) -> list[Extension]:

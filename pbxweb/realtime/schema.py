@@ -53,6 +53,7 @@ def column_type(data_type: str) -> sa.types.TypeEngine:
         "boolean": sa.Boolean(),
         "text": sa.Text(),
         "double precision": sa.Float(),
+        "timestamp without time zone": sa.DateTime(),
     }
     if data_type in simple:
         return simple[data_type]
@@ -111,6 +112,30 @@ dids = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False),
 )
 TABLES["dids"] = dids
+
+
+
+def _cdr_table() -> sa.Table:
+    """Asterisk's CDR table as its ast-db-manage "cdr" schema has it, plus the primary key and the indexes the
+    call log needs (Asterisk's own has neither). cdr_adaptive_odbc fills it; the app only reads it. Times are
+    UTC (`usegmtime=yes`) in `timestamp without time zone` columns, as Asterisk writes them."""
+    with open(SCHEMA_DIR / "cdr_columns.csv", newline="") as fh:
+        columns = [sa.Column(r["column"], column_type(r["data_type"]), nullable=True) for r in csv.DictReader(fh)]
+    return sa.Table(
+        "cdr",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        *columns,
+        sa.Index("ix_cdr_start", "start"),
+        sa.Index("ix_cdr_src", "src"),
+        sa.Index("ix_cdr_dst", "dst"),
+        sa.Index("ix_cdr_linkedid", "linkedid"),
+        sa.Index("ix_cdr_uniqueid", "uniqueid"),
+    )
+
+
+cdr = _cdr_table()
+TABLES["cdr"] = cdr
 
 ps_endpoints = TABLES["ps_endpoints"]
 ps_auths = TABLES["ps_auths"]
