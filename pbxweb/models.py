@@ -140,3 +140,18 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship()
+
+
+class AmiOutbox(db.Model):
+    """AMI actions a committed change still needs (what realtime alone cannot apply: an outbound registration
+    rebuilt, a cached object expired). Written in the change's own transaction, deleted once Asterisk has
+    them: a change made while AMI is down is applied when it is back."""
+
+    __tablename__ = "pbx_ami_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(sa.String(64))
+    fields: Mapped[dict] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))

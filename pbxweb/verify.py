@@ -60,6 +60,20 @@ def _drift(app, engine) -> Check:
     return True, "realtime rows match the models", note.lstrip("; ")
 
 
+def _outbox(engine) -> Check:
+    from .models import AmiOutbox
+
+    table = AmiOutbox.__table__
+    with engine.connect() as conn:
+        pending, oldest, error = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(table.c.created_at), sa.func.max(table.c.last_error))
+        ).one()
+    label = "changes that need AMI have reached Asterisk"
+    if pending:
+        return False, label, f"{pending} action(s) waiting since {oldest:%Y-%m-%d %H:%M}" + (f" ({error})" if error else "")
+    return True, label, ""
+
+
 def _ami(app, engine) -> list[Check]:
     config = app.config
     where = f"{config['AMI_HOST']}:{config['AMI_PORT']}"
@@ -101,5 +115,6 @@ def run_checks(app) -> list[Check]:
         results.append(_schema(engine))
         if results[-1][0]:
             results.append(_drift(app, engine))
+            results.append(_outbox(engine))
     results += _ami(app, engine)
     return results

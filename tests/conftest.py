@@ -52,6 +52,8 @@ def app_config(database_url: str, **extra) -> dict:
         "WTF_CSRF_ENABLED": False,
         "AMI_USERNAME": None,
         "AMI_SECRET": None,
+        # Tests drain the AMI outbox themselves, to see what was sent.
+        "AMI_OUTBOX_AUTODRAIN": False,
         **extra,
     }
 

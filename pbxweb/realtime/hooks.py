@@ -10,8 +10,9 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
+from ..models import AmiOutbox, Did, Extension, ExtensionGroup, GroupMember, Trunk, utcnow
 from . import store
+from .followups import followup_actions
 from .mapping import RealtimeSettings
 from .store import Owner
 
@@ -82,7 +83,22 @@ def _after_flush(session: Session, flush_context) -> None:
     conn = session.connection()
     for kind, old, new in renames:
         store.move_rows(conn, kind, old, new)
-    store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
+    changed = store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
+    actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"])
+    if actions:
+        conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f, "created_at": utcnow(), "attempts": 0} for a, f in actions])
+        session.info["ami_outbox"] = True
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop("ami_outbox", False):
+        from ..ami import outbox
+
+        outbox.kick(current_app._get_current_object())
+
+
+def _after_soft_rollback(session: Session, previous_transaction) -> None:
+    session.info.pop("ami_outbox", None)
 
 
 def _refuse_bulk_writes(orm_execute_state) -> None:
@@ -101,4 +117,6 @@ def init_app(app) -> None:
 
     if not event.contains(db.session, "after_flush", _after_flush):
         event.listen(db.session, "after_flush", _after_flush)
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_soft_rollback", _after_soft_rollback)
         event.listen(db.session, "do_orm_execute", _refuse_bulk_writes)

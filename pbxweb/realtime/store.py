@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
 from . import mapping
-from .diff import TableChanges, diff_rows
+from .diff import TableChanges, diff_rows, row_key
 from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
 
 ext_t = Extension.__table__
@@ -207,10 +207,12 @@ def _csv_field(value) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
-def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner]) -> None:
-    """Make the rows of these owners what their models say (none, for an owner that is gone)."""
+def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner]) -> dict[str, set[tuple]]:
+    """Make the rows of these owners what their models say (none, for an owner that is gone). Returns the
+    keys of the rows it inserted, updated or deleted, per table."""
+    changed: dict[str, set[tuple]] = {}
     if not owners:
-        return
+        return changed
     wanted = desired_rows(conn, settings, owners)
     scopes = defaultdict(list)
     for owner in owners:
@@ -221,7 +223,12 @@ def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner
             continue
         desired = wanted.get(table, [])
         existing = _existing(conn, table, desired, sa.or_(*scopes[table]))
-        write_changes(conn, diff_rows(table, desired, existing), delete_extras=True)
+        changes = diff_rows(table, desired, existing)
+        write_changes(conn, changes, delete_extras=True)
+        keys = {row_key(table, r) for r in changes.inserts} | {k for k, _ in changes.updates} | set(changes.extras)
+        if keys:
+            changed[table] = keys
+    return changed
 
 
 def move_rows(conn, kind: str, old_key: str, new_key: str) -> None:

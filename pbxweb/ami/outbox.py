@@ -1,0 +1,71 @@
+"""Sends the AMI follow-ups that committed changes left in pbx_ami_outbox (see realtime/followups.py).
+
+Rows are deleted only once Asterisk has answered them, so a change saved while AMI is down is applied
+when it is reachable again: at the next change, or when `drain` runs at the listener's (re)connect.
+"""
+
+import logging
+import threading
+
+import sqlalchemy as sa
+
+from ..models import AmiOutbox
+from .client import AmiConnection, AmiError
+
+log = logging.getLogger(__name__)
+outbox_t = AmiOutbox.__table__
+BATCH = 50
+
+
+def kick(app) -> None:
+    """Drain in the background, so that a save never waits on AMI (a greenlet under gevent's patch)."""
+    if app.config.get("AMI_OUTBOX_AUTODRAIN", True):
+        threading.Thread(target=drain, args=(app,), name="ami-outbox", daemon=True).start()
+
+
+def drain(app) -> int:
+    """Send every pending action; returns how many Asterisk answered. Stops at the first AMI failure."""
+    from ..ext import db
+
+    config = app.config
+    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+        return 0
+    sent = 0
+    with app.app_context():
+        engine = db.engine
+        ami = None
+        try:
+            with engine.connect() as conn:
+                while True:
+                    with conn.begin():
+                        query = sa.select(outbox_t).order_by(outbox_t.c.id).limit(BATCH)
+                        if engine.dialect.name == "postgresql":
+                            # Two drains at once (two workers) send each action once.
+                            query = query.with_for_update(skip_locked=True)
+                        rows = conn.execute(query).all()
+                        if not rows:
+                            return sent
+                        if ami is None:
+                            ami = AmiConnection(config["AMI_HOST"], config["AMI_PORT"], timeout=5)
+                            ami.connect()
+                            ami.login(config["AMI_USERNAME"], config["AMI_SECRET"])
+                        for row in rows:
+                            try:
+                                response, _ = ami.action(row.action, row.fields)
+                            except AmiError as exc:
+                                conn.execute(
+                                    sa.update(outbox_t).where(outbox_t.c.id == row.id)
+                                    .values(attempts=outbox_t.c.attempts + 1, last_error=str(exc)[:500])
+                                )
+                                raise
+                            if response.response != "Success":
+                                # Delivered, and refused: retrying cannot help (an unknown cache, say).
+                                log.warning("AMI %s %s: %s", row.action, row.fields, response.get("Message"))
+                            conn.execute(sa.delete(outbox_t).where(outbox_t.c.id == row.id))
+                            sent += 1
+        except AmiError as exc:
+            log.warning("AMI follow-ups left pending: %s", exc)
+            return sent
+        finally:
+            if ami is not None:
+                ami.close()
