@@ -10,7 +10,7 @@ from ..ext import db
 from ..models import DESTINATION_TYPES, Did, Extension, ExtensionGroup, Trunk
 from ..realtime import store
 from ..realtime.mapping import match_list
-from ..service_base import commit_or_conflict
+from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
 
 DID_FIELDS = {"number", "destination_type", "destination_id", "description", "is_active"}
 TRUNK_FIELDS = {"name", "host", "port", "username", "password", "transport", "register", "match", "context", "codecs", "is_active"}
@@ -67,22 +67,13 @@ def list_dids() -> list[Did]:
 
 
 def get_did(did_id: int) -> Did:
-    did = db.session.get(Did, did_id)
-    if did is None:
-        raise v.NotFound(f"DID {did_id}")
-    return did
-
-
-def _check_did_free(number: str, current: Did | None = None) -> None:
-    other = db.session.scalar(sa.select(Did).where(Did.number == number))
-    if other is not None and other is not current:
-        raise v.Conflict({"number": f"DID {number} already exists"})
+    return get_or_not_found(Did, f"DID {did_id}", id=did_id)
 
 
 def create_did(data: dict) -> Did:
     data = _for_create(data, {"number": None, "destination_type": None, "destination_id": None, "is_active": True})
     clean = _validate_did(data, None)
-    _check_did_free(clean["number"])
+    ensure_unique(Did, "number", clean["number"], f"DID {clean['number']} already exists")
     did = Did(**clean)
     db.session.add(did)
     commit_or_conflict("number", f"DID {clean['number']} already exists")
@@ -93,7 +84,7 @@ def update_did(did_id: int, data: dict) -> Did:
     did = get_did(did_id)
     clean = _validate_did(data, did)
     if "number" in clean:
-        _check_did_free(clean["number"], did)
+        ensure_unique(Did, "number", clean["number"], f"DID {clean['number']} already exists", did)
     for field, value in clean.items():
         setattr(did, field, value)
     commit_or_conflict("number", "DID already exists")
@@ -173,17 +164,12 @@ def list_trunks() -> list[Trunk]:
 
 
 def get_trunk(trunk_id: int) -> Trunk:
-    trunk = db.session.get(Trunk, trunk_id)
-    if trunk is None:
-        raise v.NotFound(f"trunk {trunk_id}")
-    return trunk
+    return get_or_not_found(Trunk, f"trunk {trunk_id}", id=trunk_id)
 
 
 def _check_trunk_name_free(name: str, current: Trunk | None = None) -> None:
-    other = db.session.scalar(sa.select(Trunk).where(Trunk.name == name))
-    if other is not None and other is not current:
-        raise v.Conflict({"name": f"trunk {name} already exists"})
-    if other is None and store.row_exists(db.session.connection(), "ps_endpoints", name):
+    ensure_unique(Trunk, "name", name, f"trunk {name} already exists", current)
+    if (current is None or current.name != name) and store.row_exists(db.session.connection(), "ps_endpoints", name):
         raise v.Conflict({"name": f"Asterisk already has an endpoint {name} that Mini-PBX does not manage"})
 
 

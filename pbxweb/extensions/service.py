@@ -10,7 +10,7 @@ from ..ext import db
 from ..models import Did, Extension
 from ..realtime import store
 from ..realtime.mapping import callerid
-from ..service_base import commit_or_conflict
+from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
 
 FIELDS = {"number", "name", "email", "password", "context", "codecs", "voicemail", "max_contacts", "is_active"}
 # Characters that break the `"Name" <number>` callerid string or a SIP header.
@@ -60,17 +60,12 @@ def list_extensions(q: str | None = None) -> list[Extension]:
 
 
 def get_extension(number: str) -> Extension:
-    extension = db.session.scalar(sa.select(Extension).where(Extension.number == number))
-    if extension is None:
-        raise v.NotFound(f"extension {number}")
-    return extension
+    return get_or_not_found(Extension, f"extension {number}", number=number)
 
 
 def _check_number_free(number: str, current: Extension | None = None) -> None:
-    owner = db.session.scalar(sa.select(Extension).where(Extension.number == number))
-    if owner is not None and owner is not current:
-        raise v.Conflict({"number": f"extension {number} already exists"})
-    if owner is None and store.row_exists(db.session.connection(), "ps_endpoints", number):
+    ensure_unique(Extension, "number", number, f"extension {number} already exists", current)
+    if store.row_exists(db.session.connection(), "ps_endpoints", number):
         raise v.Conflict({"number": f"Asterisk already has an endpoint {number} that Mini-PBX does not manage"})
 
 

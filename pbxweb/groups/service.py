@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from .. import validation as v
 from ..ext import db
 from ..models import RING_STRATEGIES, Did, Extension, ExtensionGroup, GroupMember
-from ..service_base import commit_or_conflict
+from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
 
 FIELDS = {"name", "ring_strategy", "ring_timeout", "musicclass", "max_wait", "is_active"}
 
@@ -80,16 +80,11 @@ def list_groups() -> list[ExtensionGroup]:
 
 
 def get_group(group_id: int) -> ExtensionGroup:
-    group = db.session.get(ExtensionGroup, group_id)
-    if group is None:
-        raise v.NotFound(f"group {group_id}")
-    return group
+    return get_or_not_found(ExtensionGroup, f"group {group_id}", id=group_id)
 
 
 def _check_name_free(name: str, current: ExtensionGroup | None = None) -> None:
-    other = db.session.scalar(sa.select(ExtensionGroup).where(ExtensionGroup.name == name))
-    if other is not None and other is not current:
-        raise v.Conflict({"name": f"a group named {name!r} already exists"})
+    ensure_unique(ExtensionGroup, "name", name, f"a group named {name!r} already exists", current)
 
 
 def _set_members(group: ExtensionGroup, members: list[tuple[Extension, int, bool]]) -> None:
