@@ -1,0 +1,319 @@
+"""The live picture Asterisk's events describe, and the reducers that change it — no I/O here.
+
+`apply_event(state, event)` changes the state in place and returns what changed (extension numbers, waiting
+calls' uniqueids, …) so that the listener writes and publishes only that. `state_from_snapshot(…)` builds
+a whole new picture from the answers to DeviceStateList, PJSIPShowContacts, QueueStatus and
+CoreShowChannels, which replaces the old one after every (re)connect: nothing is merged, so no ghost
+survives a restart of Asterisk or of the listener.
+"""
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# PJSIP/1001 or PJSIP/1001-0000002a → 1001. Only what looks like one of our extensions counts.
+PJSIP_NAME = re.compile(r"PJSIP/(\d{2,6})(?:-[0-9a-f]+)?$")
+QUEUE_NAME = re.compile(r"extgroup_(\d+)$")
+CONTACT_UP = ("Created", "Reachable", "NonQualified", "Updated", "Unknown")
+DEVICE_STATES = ("NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE", "ONHOLD", "UNKNOWN")
+
+
+def extension_of(name: str | None) -> str | None:
+    match = PJSIP_NAME.match(name or "")
+    return match.group(1) if match else None
+
+
+def group_of(queue: str | None) -> int | None:
+    match = QUEUE_NAME.match(queue or "")
+    return int(match.group(1)) if match else None
+
+
+@dataclass
+class Contact:
+    uri: str
+    status: str
+    user_agent: str | None = None
+    roundtrip_usec: int | None = None
+
+
+@dataclass
+class QueueMembership:
+    paused: bool = False
+    reason: str = ""
+    in_call: bool = False
+    status: int = 0
+
+
+@dataclass
+class ExtensionStatus:
+    number: str
+    device_state: str = "UNKNOWN"
+    peer_status: str | None = None
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    channels: set[str] = field(default_factory=set)
+    queues: dict[str, QueueMembership] = field(default_factory=dict)
+
+    @property
+    def registration(self) -> str:
+        """registered, unreachable or offline."""
+        if any(c.status in CONTACT_UP for c in self.contacts.values()):
+            return "registered"
+        if self.contacts:
+            return "unreachable"
+        if self.peer_status == "Reachable":
+            return "registered"
+        return "offline"
+
+    @property
+    def contact(self) -> Contact | None:
+        """The contact to show: a reachable one first."""
+        ranked = sorted(self.contacts.values(), key=lambda c: (c.status not in CONTACT_UP, c.uri))
+        return ranked[0] if ranked else None
+
+
+@dataclass
+class WaitingCall:
+    uniqueid: str
+    channel: str
+    linkedid: str
+    caller_number: str
+    caller_name: str
+    queue: str
+    position: int
+    joined_at: float
+
+    @property
+    def group_id(self) -> int | None:
+        return group_of(self.queue)
+
+
+@dataclass
+class Changed:
+    extensions: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    # (queue, extension number, paused, reason): Asterisk paused or unpaused a member.
+    pauses: list[tuple[str, str, bool, str]] = field(default_factory=list)
+    cdr: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.extensions or self.waiting or self.pauses or self.cdr)
+
+    def update(self, other: "Changed") -> None:
+        self.extensions |= other.extensions
+        self.waiting |= other.waiting
+        self.pauses += other.pauses
+        self.cdr += other.cdr
+
+
+@dataclass
+class LiveState:
+    extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
+    waiting: dict[str, WaitingCall] = field(default_factory=dict)
+
+    def extension(self, number: str) -> ExtensionStatus:
+        status = self.extensions.get(number)
+        if status is None:
+            status = self.extensions[number] = ExtensionStatus(number)
+        return status
+
+
+def _clean(value: str | None) -> str:
+    return "" if value in (None, "<unknown>", "unknown") else value
+
+
+def _event_time(event) -> float:
+    """Asterisk's own time of the event (timestampevents=yes), else now."""
+    try:
+        return float(event.get("Timestamp"))
+    except (TypeError, ValueError):
+        return time.time()
+
+
+def _renumber(state: LiveState, queue: str, changed: Changed) -> None:
+    """Positions 1..n in each queue, in the order callers joined, after someone left."""
+    callers = sorted((c for c in state.waiting.values() if c.queue == queue), key=lambda c: (c.position, c.joined_at))
+    for position, caller in enumerate(callers, start=1):
+        if caller.position != position:
+            caller.position = position
+            changed.waiting.add(caller.uniqueid)
+
+
+def _remove_waiting(state: LiveState, uniqueid: str | None, changed: Changed) -> None:
+    caller = state.waiting.pop(uniqueid or "", None)
+    if caller is not None:
+        changed.waiting.add(caller.uniqueid)
+        _renumber(state, caller.queue, changed)
+
+
+def _contact_status(state, event, changed):
+    number = event.get("AOR") or event.get("EndpointName")
+    if not (number and number.isdigit()):
+        return
+    status = state.extension(number)
+    uri = event.get("URI") or ""
+    kind = event.get("ContactStatus")
+    if kind == "Removed":
+        status.contacts.pop(uri, None)
+    else:
+        contact = status.contacts.get(uri) or Contact(uri, kind)
+        contact.status = kind
+        if event.get("RoundtripUsec", "").isdigit():
+            contact.roundtrip_usec = int(event["RoundtripUsec"])
+        status.contacts[uri] = contact
+    changed.extensions.add(number)
+
+
+def _peer_status(state, event, changed):
+    number = extension_of(event.get("Peer"))
+    if number:
+        state.extension(number).peer_status = event.get("PeerStatus")
+        changed.extensions.add(number)
+
+
+def _device_state(state, event, changed):
+    number = extension_of(event.get("Device"))
+    if number:
+        state.extension(number).device_state = event.get("State") or "UNKNOWN"
+        changed.extensions.add(number)
+
+
+def _new_channel(state, event, changed):
+    number = extension_of(event.get("Channel"))
+    if number:
+        state.extension(number).channels.add(event["Channel"])
+        changed.extensions.add(number)
+
+
+def _hangup(state, event, changed):
+    number = extension_of(event.get("Channel"))
+    if number and number in state.extensions:
+        state.extensions[number].channels.discard(event["Channel"])
+        changed.extensions.add(number)
+    _remove_waiting(state, event.get("Uniqueid"), changed)
+
+
+def _queue_member(state, event, changed):
+    number = extension_of(event.get("Interface") or event.get("Location"))
+    queue = event.get("Queue")
+    if not number or not queue:
+        return
+    status = state.extension(number)
+    membership = status.queues.setdefault(queue, QueueMembership())
+    paused = event.get("Paused") == "1"
+    reason = event.get("PausedReason") or ""
+    if event.event == "QueueMemberPause" or paused != membership.paused:
+        changed.pauses.append((queue, number, paused, reason))
+    membership.paused = paused
+    membership.reason = reason
+    membership.in_call = event.get("InCall") == "1"
+    membership.status = int(event.get("Status") or 0)
+    changed.extensions.add(number)
+
+
+def _queue_member_removed(state, event, changed):
+    number = extension_of(event.get("Interface"))
+    if number and number in state.extensions:
+        state.extensions[number].queues.pop(event.get("Queue"), None)
+        changed.extensions.add(number)
+
+
+def _caller_join(state, event, changed):
+    uniqueid = event.get("Uniqueid")
+    if not uniqueid:
+        return
+    state.waiting[uniqueid] = WaitingCall(
+        uniqueid=uniqueid,
+        channel=event.get("Channel") or "",
+        linkedid=event.get("Linkedid") or uniqueid,
+        caller_number=_clean(event.get("CallerIDNum")),
+        caller_name=_clean(event.get("CallerIDName")),
+        queue=event.get("Queue") or "",
+        position=int(event.get("Position") or 0),
+        joined_at=_event_time(event),
+    )
+    changed.waiting.add(uniqueid)
+
+
+def _caller_gone(state, event, changed):
+    _remove_waiting(state, event.get("Uniqueid"), changed)
+
+
+def _cdr(state, event, changed):
+    changed.cdr += 1
+
+
+REDUCERS = {
+    "ContactStatus": _contact_status,
+    "PeerStatus": _peer_status,
+    "DeviceStateChange": _device_state,
+    "Newchannel": _new_channel,
+    "Hangup": _hangup,
+    "QueueMemberStatus": _queue_member,
+    "QueueMemberPause": _queue_member,
+    "QueueMemberAdded": _queue_member,
+    "QueueMemberRemoved": _queue_member_removed,
+    "QueueCallerJoin": _caller_join,
+    "QueueCallerLeave": _caller_gone,
+    "QueueCallerAbandon": _caller_gone,
+    "AgentConnect": _caller_gone,
+    # A caller picked out of the queue by an Originate/Bridge gets no Leave event: entering any bridge
+    # means it is no longer waiting.
+    "BridgeEnter": _caller_gone,
+    "Cdr": _cdr,
+}
+
+
+def apply_event(state: LiveState, event) -> Changed:
+    changed = Changed()
+    reducer = REDUCERS.get(event.event or "")
+    if reducer is not None and event.get("ActionID") is None:
+        reducer(state, event, changed)
+    return changed
+
+
+def state_from_snapshot(
+    device_states: Iterable, contacts: Iterable, queue_status: Iterable, channels: Iterable, now: float | None = None
+) -> LiveState:
+    """A whole picture from the snapshot actions' list events."""
+    now = time.time() if now is None else now
+    state = LiveState()
+    changed = Changed()
+    for event in device_states:
+        _device_state(state, event, changed)
+    for event in contacts:
+        number = event.get("Endpoint") or event.get("Aor")
+        if not (number and number.isdigit()):
+            continue
+        rtt = event.get("RoundtripUsec") or ""
+        state.extension(number).contacts[event.get("Uri") or ""] = Contact(
+            uri=event.get("Uri") or "",
+            status=event.get("Status") or "Unknown",
+            user_agent=event.get("UserAgent") or None,
+            roundtrip_usec=int(rtt) if rtt.isdigit() else None,
+        )
+    for event in queue_status:
+        if event.event == "QueueMember":
+            _queue_member(state, event, changed)
+        elif event.event == "QueueEntry":
+            uniqueid = event.get("Uniqueid")
+            if not uniqueid:
+                continue
+            state.waiting[uniqueid] = WaitingCall(
+                uniqueid=uniqueid,
+                channel=event.get("Channel") or "",
+                linkedid=uniqueid,
+                caller_number=_clean(event.get("CallerIDNum")),
+                caller_name=_clean(event.get("CallerIDName")),
+                queue=event.get("Queue") or "",
+                position=int(event.get("Position") or 0),
+                joined_at=now - int(event.get("Wait") or 0),
+            )
+    for event in channels:
+        number = extension_of(event.get("Channel"))
+        if number:
+            state.extension(number).channels.add(event["Channel"])
+        caller = state.waiting.get(event.get("Uniqueid") or "")
+        if caller is not None and event.get("Linkedid"):
+            caller.linkedid = event["Linkedid"]
+    return state
