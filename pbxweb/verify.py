@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .ami.client import AmiConnection, AmiError
+from .ami.client import AmiClient, AmiError, AmiLoginError
 from .ext import db
 from .realtime import store
 from .realtime.mapping import RealtimeSettings
@@ -79,19 +79,23 @@ def _ami(app, engine) -> list[Check]:
     where = f"{config['AMI_HOST']}:{config['AMI_PORT']}"
     if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
         return [(False, "AMI login", "AMI_USERNAME and AMI_SECRET are not set")]
-    checks = []
+    ami = AmiClient(config["AMI_HOST"], config["AMI_PORT"], config["AMI_USERNAME"], config["AMI_SECRET"], events=False, timeout=5)
     try:
-        with AmiConnection(config["AMI_HOST"], config["AMI_PORT"], timeout=5) as ami:
-            ami.connect()
-            checks.append((True, "AMI reachable", where))
-            ami.login(config["AMI_USERNAME"], config["AMI_SECRET"])
-            response, _ = ami.action("CoreSettings")
-            checks.append((True, "AMI login", f"Asterisk {response.get('AsteriskVersion', 'version unknown')}"))
-            _, endpoints = ami.action("PJSIPShowEndpoints")
+        ami.open()
+    except AmiLoginError as exc:
+        return [(True, "AMI reachable", where), (False, "AMI login", str(exc))]
     except AmiError as exc:
-        label = "AMI login" if checks else "AMI reachable"
-        checks.append((False, label, str(exc)))
+        return [(False, "AMI reachable", str(exc))]
+    checks = [(True, "AMI reachable", where)]
+    try:
+        version = ami.action("CoreSettings").get("AsteriskVersion", "version unknown")
+        checks.append((True, "AMI login", f"Asterisk {version}"))
+        endpoints = ami.action("PJSIPShowEndpoints").events
+    except AmiError as exc:
+        checks.append((False, "AMI answers actions", str(exc)))
         return checks
+    finally:
+        ami.close()
     with engine.connect() as conn:
         in_db = set(conn.execute(sa.select(TABLES["ps_endpoints"].c.id)).scalars())
     # Asterisk may also list endpoints of its own config file (the anonymous one): only ours must all be seen.

@@ -1,11 +1,23 @@
-"""An AMI connection for request/response work (verify, actions). With gevent's patch its socket yields to
-other greenlets instead of blocking the process."""
+"""A gevent-native AMI client: one reader greenlet per connection, actions correlated by ActionID, event lists
+collected, a keep-alive Ping, and reconnection with jittered exponential backoff.
+
+It uses gevent's sockets directly, so it cooperates with other greenlets whether or not the process is
+monkey-patched (the `flask` commands are not; gunicorn's gevent worker is).
+"""
 
 import itertools
-import socket
+import logging
+import random
 import time
 
-from .protocol import Message, Parser, encode_action
+import gevent
+from gevent import socket
+from gevent.event import AsyncResult, Event
+
+from .protocol import Message, Parser, ProtocolError, encode_action
+
+log = logging.getLogger(__name__)
+SECRET_FIELDS = {"secret", "password"}
 
 
 class AmiError(Exception):
@@ -13,85 +25,234 @@ class AmiError(Exception):
 
 
 class AmiLoginError(AmiError):
-    pass
+    """Asterisk refused the credentials: retrying at once cannot help."""
 
 
-class AmiConnection:
-    def __init__(self, host: str, port: int, timeout: float = 5.0):
-        self.host = host
-        self.port = port
+class Backoff:
+    """Jittered exponential delays: the first at most `first` seconds, never more than `cap`."""
+
+    def __init__(self, first: float = 1.0, cap: float = 30.0, rng: random.Random | None = None):
+        self.first = first
+        self.cap = cap
+        self.attempt = 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.first * 2**self.attempt)
+        self.attempt += 1
+        return ceiling * self.rng.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def masked(fields: dict) -> dict:
+    return {k: ("********" if k.lower() in SECRET_FIELDS else v) for k, v in fields.items()}
+
+
+class _Pending:
+    __slots__ = ("result", "response", "events")
+
+    def __init__(self):
+        self.result = AsyncResult()
+        self.response: Message | None = None
+        self.events: list[Message] = []
+
+
+class AmiClient:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        events: bool = True,
+        on_event=None,
+        on_connect=None,
+        on_disconnect=None,
+        trace=None,
+        timeout: float = 10.0,
+        ping_interval: float = 10.0,
+        backoff: Backoff | None = None,
+    ):
+        self.host, self.port = host, port
+        self.username, self.secret = username, secret
+        self.events = events
+        self.on_event = on_event
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.trace = trace
         self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self.parser = Parser()
-        self.pending: list[Message] = []
+        self.ping_interval = ping_interval
+        self.backoff = backoff or Backoff()
+        self.sock = None
+        self.banner: str | None = None
+        self.connected = Event()
+        self._closed = Event()
+        self._stopping = False
+        self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
+        self._reader = None
 
-    def __enter__(self):
-        return self
+    # --- one connection -----------------------------------------------------------------------------
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def connect(self) -> str:
+    def open(self) -> None:
+        """Connect, read the banner and log in; raises AmiError (AmiLoginError for bad credentials)."""
+        self._closed.clear()
         try:
             self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
             raise AmiError(f"cannot connect to AMI at {self.host}:{self.port}: {exc.strerror or exc}") from None
-        deadline = time.monotonic() + self.timeout
-        while self.parser.banner is None:
-            self._read(deadline)
-        if not self.parser.banner:
-            raise AmiError(f"{self.host}:{self.port} did not greet as an Asterisk Manager Interface")
-        return self.parser.banner
-
-    def _read(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AmiError("AMI did not answer in time")
-        self.sock.settimeout(remaining)
+        self.sock.settimeout(None)
+        parser = Parser()
+        banner_read = AsyncResult()
+        self._reader = gevent.spawn(self._read, parser, banner_read)
         try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise AmiError("AMI did not answer in time") from None
+            self.banner = banner_read.get(timeout=self.timeout)
+        except gevent.Timeout:
+            self.close()
+            raise AmiError(f"{self.host}:{self.port} sent no AMI banner") from None
+        except AmiError:
+            self.close()
+            raise
+        response = self.action(
+            "Login", {"Username": self.username, "Secret": self.secret, "Events": "on" if self.events else "off"}
+        )
+        if response.response != "Success":
+            self.close()
+            raise AmiLoginError(f"AMI login refused: {response.get('Message', 'no reason given')}")
+        self.connected.set()
+
+    def _read(self, parser: Parser, banner_read: AsyncResult) -> None:
+        error = AmiError("AMI closed the connection")
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                messages = parser.feed(data)
+                if not banner_read.ready() and parser.banner is not None:
+                    if not parser.banner:
+                        raise AmiError(f"{self.host}:{self.port} did not greet as an Asterisk Manager Interface")
+                    banner_read.set(parser.banner)
+                for message in messages:
+                    self._dispatch(message)
+        except (OSError, ProtocolError, AmiError) as exc:
+            error = exc if isinstance(exc, AmiError) else AmiError(f"AMI connection failed: {exc}")
+        finally:
+            if not banner_read.ready():
+                banner_read.set_exception(error)
+            self._lost(error)
+
+    def _dispatch(self, message: Message) -> None:
+        if self.trace:
+            self.trace("<", message)
+        pending = self._pending.get(message.action_id or "")
+        if pending is None:
+            if message.event and self.on_event is not None:
+                self.on_event(message)
+            return
+        list_marker = (message.get("EventList") or "").lower()
+        if message.response is not None:
+            pending.response = message
+            if list_marker != "start":
+                pending.result.set(message)
+        elif list_marker == "complete":
+            pending.result.set(pending.response)
+        else:
+            pending.events.append(message)
+
+    def _lost(self, error: AmiError) -> None:
+        self.connected.clear()
+        for pending in self._pending.values():
+            if not pending.result.ready():
+                pending.result.set_exception(error)
+        self._pending.clear()
+        if self.sock is not None:
+            self.sock.close()
+        self._closed.set()
+
+    def action(self, name: str, fields: dict | None = None, timeout: float | None = None) -> Message:
+        """Send an action and wait for its response. For an event-list action the response's `events`
+        attribute holds the list. Raises AmiError on a closed connection or a timeout (never hangs)."""
+        if self.sock is None or self._closed.is_set():
+            raise AmiError("not connected to AMI")
+        action_id = f"pbx-{next(self._ids)}"
+        fields = {"ActionID": action_id, **(fields or {})}
+        data = encode_action(name, fields)  # refuses CR/LF before anything is sent
+        pending = self._pending[action_id] = _Pending()
+        if self.trace:
+            self.trace(">", Message([("Action", name), *masked(fields).items()]))
+        try:
+            self.sock.sendall(data)
+            response = pending.result.get(timeout=timeout or self.timeout)
+        except gevent.Timeout:
+            raise AmiError(f"AMI did not answer {name} within {timeout or self.timeout:g} s") from None
         except OSError as exc:
             raise AmiError(f"AMI connection failed: {exc}") from None
-        if not data:
-            raise AmiError("AMI closed the connection")
-        self.pending.extend(self.parser.feed(data))
-
-    def action(self, name: str, fields: dict | None = None) -> tuple[Message, list[Message]]:
-        """Send an action and wait for its response; for an event-list action, also collect its events
-        up to the closing `…Complete` event."""
-        action_id = f"pbx-{next(self._ids)}"
-        self.sock.sendall(encode_action(name, {"ActionID": action_id, **(fields or {})}))
-        deadline = time.monotonic() + self.timeout
-        response = None
-        events: list[Message] = []
-        while True:
-            while self.pending:
-                message = self.pending.pop(0)
-                if message.action_id != action_id:
-                    continue
-                if message.response is not None:
-                    response = message
-                    if (message.get("EventList") or "").lower() != "start":
-                        return response, events
-                elif (message.get("EventList") or "").lower() == "complete":
-                    return response, events
-                else:
-                    events.append(message)
-            self._read(deadline)
-
-    def login(self, username: str, secret: str) -> None:
-        response, _ = self.action("Login", {"Username": username, "Secret": secret, "Events": "off"})
-        if response.response != "Success":
-            raise AmiLoginError(f"AMI login refused: {response.get('Message', 'no reason given')}")
+        finally:
+            self._pending.pop(action_id, None)
+        response.events = pending.events
+        return response
 
     def close(self) -> None:
-        if self.sock is not None:
+        if self.sock is not None and not self._closed.is_set():
             try:
                 self.sock.sendall(encode_action("Logoff"))
             except OSError:
                 pass
             self.sock.close()
-            self.sock = None
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        self.connected.clear()
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- staying connected ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Stay connected until stop(): on each (re)connect call on_connect(self); ping while idle; after a
+        failure wait the next backoff delay (reset once a login succeeds)."""
+        while not self._stopping:
+            try:
+                self.open()
+                self.backoff.reset()
+                if self.on_connect is not None:
+                    self.on_connect(self)
+                self._keepalive()
+                error = AmiError("AMI closed the connection")
+            except AmiError as exc:
+                error = exc
+            finally:
+                self.close()
+            if self._stopping:
+                break
+            delay = self.backoff.next()
+            log.warning("AMI %s:%s: %s; retrying in %.1f s", self.host, self.port, error, delay)
+            if self.on_disconnect is not None:
+                self.on_disconnect(error, delay)
+            self._sleep(delay)
+
+    def _keepalive(self) -> None:
+        while not self._stopping:
+            if self._closed.wait(timeout=self.ping_interval):
+                return
+            if self._stopping:
+                return
+            self.action("Ping", timeout=self.ping_interval)
+
+    def _sleep(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while not self._stopping and time.monotonic() < deadline:
+            gevent.sleep(min(0.05, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self.sock is not None:
+            self.sock.close()

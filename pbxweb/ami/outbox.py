@@ -10,7 +10,7 @@ import threading
 import sqlalchemy as sa
 
 from ..models import AmiOutbox
-from .client import AmiConnection, AmiError
+from .client import AmiClient, AmiError
 
 log = logging.getLogger(__name__)
 outbox_t = AmiOutbox.__table__
@@ -46,12 +46,12 @@ def drain(app) -> int:
                         if not rows:
                             return sent
                         if ami is None:
-                            ami = AmiConnection(config["AMI_HOST"], config["AMI_PORT"], timeout=5)
-                            ami.connect()
-                            ami.login(config["AMI_USERNAME"], config["AMI_SECRET"])
+                            ami = AmiClient(config["AMI_HOST"], config["AMI_PORT"], config["AMI_USERNAME"],
+                                            config["AMI_SECRET"], events=False, timeout=5)
+                            ami.open()
                         for row in rows:
                             try:
-                                response, _ = ami.action(row.action, row.fields)
+                                response = ami.action(row.action, row.fields)
                             except AmiError as exc:
                                 conn.execute(
                                     sa.update(outbox_t).where(outbox_t.c.id == row.id)

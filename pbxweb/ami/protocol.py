@@ -13,12 +13,14 @@ TERMINATOR = b"\r\n\r\n"
 
 
 class Message:
-    __slots__ = ("headers", "lines")
+    __slots__ = ("headers", "lines", "events")
 
     def __init__(self, headers: list[tuple[str, str]], lines: list[str] | None = None):
         self.headers = headers
         # Lines without `: ` (old-style Command output); Asterisk ignores them in what it receives.
         self.lines = lines or []
+        # For the response of an event-list action: the list's events (filled in by the client).
+        self.events: list["Message"] = []
 
     def get(self, key: str, default: str | None = None) -> str | None:
         key = key.lower()
