@@ -30,7 +30,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .dids_trunks.api import dids_bp, trunks_bp
     from .extensions.api import bp as extensions_api
     from .groups.api import bp as groups_api
+    from .waiting_calls.api import bp as live_api
 
-    for blueprint in (auth_bp, extensions_api, groups_api, dids_bp, trunks_bp):
+    for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp):
         app.register_blueprint(blueprint)
     return app

@@ -32,6 +32,7 @@ SETTINGS = (
     ("PBX_ODBC_DSN", "asterisk", "ODBC DSN and res_odbc connection name Asterisk uses (`asterisk-config`)"),
     ("PBX_ODBC_USERNAME", None, "database user for Asterisk; default: the user of DATABASE_URL"),
     ("PBX_ODBC_PASSWORD", None, "its password; default: the password of DATABASE_URL (no default otherwise)"),
+    ("PBX_AMI_LISTENER", "on", "`off` to not run the AMI listener in the web process (run `pbx ami-listen` apart)"),
     ("PBX_SORCERY_CACHE", "off", "`on` if sorcery.conf caches PJSIP objects in memory: saves then expire them over AMI"),
 )
 
@@ -44,6 +45,10 @@ def _secret_key(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return key_file.read_text().strip()
+
+
+def _flag(value: str) -> bool:
+    return value.lower() in ("on", "yes", "true", "1")
 
 
 def from_environment(instance_path: str, environ=os.environ) -> dict:
@@ -59,7 +64,8 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "AMI_PORT": int(values.pop("AMI_PORT")),
         "PBX_SIP_PORT": int(values.pop("PBX_SIP_PORT")),
         "PBX_EXTENSION_RING_SECONDS": int(values.pop("PBX_EXTENSION_RING_SECONDS")),
-        "PBX_SORCERY_CACHE": values.pop("PBX_SORCERY_CACHE").lower() in ("on", "yes", "true", "1"),
+        "PBX_SORCERY_CACHE": _flag(values.pop("PBX_SORCERY_CACHE")),
+        "PBX_AMI_LISTENER": _flag(values.pop("PBX_AMI_LISTENER")),
         **values,
     }
     return config

@@ -155,3 +155,53 @@ class AmiOutbox(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+# --- live state, written only by the AMI listener (pbxweb/ami/listener.py) ---------------------------
+
+
+class ExtensionStatus(db.Model):
+    """What Asterisk last said about an extension: every web worker reads the same truth from here."""
+
+    __tablename__ = "pbx_extension_status"
+
+    number: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    registration: Mapped[str] = mapped_column(sa.String(12))  # registered, unreachable, offline
+    device_state: Mapped[str] = mapped_column(sa.String(16))
+    calls: Mapped[int] = mapped_column(default=0)
+    contact_uri: Mapped[str | None] = mapped_column(sa.String(512))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+    roundtrip_usec: Mapped[int | None]
+    # {queue name: {"paused": bool, "reason": str, "in_call": bool}}
+    queues: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class WaitingCall(db.Model):
+    __tablename__ = "pbx_waiting_calls"
+
+    uniqueid: Mapped[str] = mapped_column(sa.String(150), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(200))
+    linkedid: Mapped[str] = mapped_column(sa.String(150))
+    caller_number: Mapped[str] = mapped_column(sa.String(80))
+    caller_name: Mapped[str] = mapped_column(sa.String(80))
+    queue: Mapped[str] = mapped_column(sa.String(128), index=True)
+    group_id: Mapped[int | None]
+    position: Mapped[int]
+    joined_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class AmiStatus(db.Model):
+    """One row: whether the listener is connected to Asterisk, since when, and its heartbeat (a listener
+    that died stops beating, and readers then call the state stale)."""
+
+    __tablename__ = "pbx_ami_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connected: Mapped[bool] = mapped_column(default=False)
+    since: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    asterisk_version: Mapped[str | None] = mapped_column(sa.String(40))
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    retry_in: Mapped[float | None]
+    heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    listener: Mapped[str | None] = mapped_column(sa.String(200))

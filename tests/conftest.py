@@ -17,16 +17,23 @@ SHARED = Path(os.environ.get("PBX_SHARED_DIR", Path(__file__).resolve().parents[
 
 
 @pytest.fixture(scope="session")
-def pg():
-    """A PostgreSQL server: TEST_DATABASE_SERVER (a URL to its `postgres` database) or a throwaway cluster."""
-    if url := os.environ.get("TEST_DATABASE_SERVER"):
-        yield url
+def pg_cluster():
+    """The throwaway cluster, or None when TEST_DATABASE_SERVER names a server of one's own."""
+    if os.environ.get("TEST_DATABASE_SERVER"):
+        yield None
         return
     cluster = Cluster()
     try:
-        yield cluster.start()
+        cluster.start()
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(pg_cluster):
+    """A PostgreSQL server: TEST_DATABASE_SERVER (a URL to its `postgres` database) or a throwaway cluster."""
+    return os.environ.get("TEST_DATABASE_SERVER") or pg_cluster.url()
 
 
 def make_database(server_url: str, name: str) -> str:
@@ -54,6 +61,7 @@ def app_config(database_url: str, **extra) -> dict:
         "AMI_SECRET": None,
         # Tests drain the AMI outbox themselves, to see what was sent.
         "AMI_OUTBOX_AUTODRAIN": False,
+        "PBX_AMI_LISTENER": False,
         **extra,
     }
 

@@ -1,0 +1,88 @@
+"""Fan-out of live changes: an in-process hub, fed across processes by PostgreSQL NOTIFY.
+
+The listener writes the state inside `announcing(engine)`. On PostgreSQL its announcements become NOTIFYs,
+delivered at commit to every process (this one included) that LISTENs — each web process runs
+`listen_forever` — so nothing is published for a transaction that rolled back. Elsewhere (SQLite: one
+process) they are handed to the hub after the commit.
+"""
+
+import json
+import logging
+from contextlib import contextmanager
+
+import gevent
+from gevent import socket as gsocket
+from gevent.queue import Full, Queue
+
+log = logging.getLogger(__name__)
+CHANNEL = "pbx_live"
+
+
+class Hub:
+    """One queue per subscriber; publish puts on every queue and never blocks the publisher."""
+
+    def __init__(self, maxsize: int = 256):
+        self.maxsize = maxsize
+        self.subscribers: set[Queue] = set()
+
+    def subscribe(self) -> Queue:
+        queue = Queue(maxsize=self.maxsize)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: Queue) -> None:
+        self.subscribers.discard(queue)
+
+    def publish(self, message: dict) -> None:
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(message)
+            except Full:
+                # A subscriber that fell this far behind re-reads everything rather than a partial picture.
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait({"replace": True})
+
+
+hub = Hub()
+
+
+@contextmanager
+def announcing(engine):
+    """A transaction whose announcements reach subscribers only if it commits:
+    `with announcing(engine) as (conn, announce): …; announce({...})`."""
+    messages: list[dict] = []
+    with engine.begin() as conn:
+        yield conn, messages.append
+        if conn.dialect.name == "postgresql":
+            for message in messages:
+                conn.exec_driver_sql("SELECT pg_notify(%(channel)s, %(payload)s)",
+                                     {"channel": CHANNEL, "payload": json.dumps(message)})
+    if engine.dialect.name != "postgresql":
+        for message in messages:
+            hub.publish(message)
+
+
+def listen_forever(engine, stop=None) -> None:
+    """Forward NOTIFYs on CHANNEL to this process's hub; reconnects after a database failure."""
+    while stop is None or not stop.is_set():
+        try:
+            raw = engine.raw_connection()
+            try:
+                driver = raw.driver_connection
+                driver.autocommit = True
+                with driver.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                while stop is None or not stop.is_set():
+                    try:
+                        gsocket.wait_read(driver.fileno(), timeout=1)
+                    except gsocket.timeout:
+                        continue
+                    driver.poll()
+                    while driver.notifies:
+                        hub.publish(json.loads(driver.notifies.pop(0).payload))
+            finally:
+                raw.close()
+        except Exception as exc:  # noqa: BLE001 — any database failure: wait, then listen again
+            log.warning("live: LISTEN failed (%s); retrying", exc)
+            gevent.sleep(1)

@@ -1,0 +1,214 @@
+"""Writes the live picture into the state tables, in the listener's transaction, and reads it for the API.
+
+The listener calls these with the changes a batch of events made (coalesced: one transaction per batch,
+not per event), or with a whole new picture after a (re)connect.
+"""
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall
+from ..models import ExtensionStatus as ExtensionStatusRow
+from .state import Changed, LiveState, group_of
+
+status_t = ExtensionStatusRow.__table__
+waiting_t = WaitingCall.__table__
+ami_t = AmiStatus.__table__
+member_t = GroupMember.__table__
+ext_t = Extension.__table__
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def extension_row(status, at: datetime) -> dict:
+    contact = status.contact
+    return {
+        "number": status.number,
+        "registration": status.registration,
+        "device_state": status.device_state,
+        "calls": len(status.channels),
+        "contact_uri": contact.uri if contact else None,
+        "user_agent": contact.user_agent if contact else None,
+        "roundtrip_usec": contact.roundtrip_usec if contact else None,
+        "queues": {q: {"paused": m.paused, "reason": m.reason, "in_call": m.in_call} for q, m in status.queues.items()},
+        "updated_at": at,
+    }
+
+
+def waiting_row(call) -> dict:
+    return {
+        "uniqueid": call.uniqueid,
+        "channel": call.channel,
+        "linkedid": call.linkedid,
+        "caller_number": call.caller_number[:80],
+        "caller_name": call.caller_name[:80],
+        "queue": call.queue,
+        "group_id": call.group_id,
+        "position": call.position,
+        "joined_at": datetime.fromtimestamp(call.joined_at, timezone.utc),
+    }
+
+
+def _upsert(conn, table, rows: list[dict], key: str) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key], set_={c: statement.excluded[c] for c in rows[0] if c != key}
+    )
+    conn.execute(statement, rows)
+
+
+def _follow_pauses(conn, pauses) -> None:
+    """Asterisk's pause state is the truth: the group member model follows it (no realtime write needed,
+    Asterisk has already written its own row)."""
+    rows = [
+        {"g": group_of(queue), "n": number, "p": paused}
+        for queue, number, paused, _ in pauses
+        if group_of(queue) is not None
+    ]
+    if rows:
+        conn.execute(
+            sa.update(member_t)
+            .where(member_t.c.group_id == sa.bindparam("g"))
+            .where(member_t.c.extension_id == sa.select(ext_t.c.id).where(ext_t.c.number == sa.bindparam("n")).scalar_subquery())
+            .values(paused=sa.bindparam("p")),
+            rows,
+        )
+
+
+def write_changes(conn, state: LiveState, changed: Changed) -> None:
+    at = now()
+    present = [n for n in changed.extensions if n in state.extensions]
+    gone = [n for n in changed.extensions if n not in state.extensions]
+    _upsert(conn, status_t, [extension_row(state.extensions[n], at) for n in sorted(present)], "number")
+    if gone:
+        conn.execute(sa.delete(status_t).where(status_t.c.number.in_(gone)))
+    waiting = [u for u in changed.waiting if u in state.waiting]
+    left = [u for u in changed.waiting if u not in state.waiting]
+    _upsert(conn, waiting_t, [waiting_row(state.waiting[u]) for u in sorted(waiting)], "uniqueid")
+    if left:
+        conn.execute(sa.delete(waiting_t).where(waiting_t.c.uniqueid.in_(left)))
+    _follow_pauses(conn, changed.pauses)
+
+
+def replace_all(conn, state: LiveState) -> None:
+    """The picture after a (re)connect replaces the stored one: nothing of the old one survives."""
+    at = now()
+    conn.execute(sa.delete(status_t))
+    conn.execute(sa.delete(waiting_t))
+    if state.extensions:
+        conn.execute(sa.insert(status_t), [extension_row(s, at) for s in state.extensions.values()])
+    if state.waiting:
+        conn.execute(sa.insert(waiting_t), [waiting_row(c) for c in state.waiting.values()])
+    _follow_pauses(
+        conn,
+        [(queue, s.number, m.paused, m.reason) for s in state.extensions.values() for queue, m in s.queues.items()],
+    )
+
+
+def set_ami_status(conn, **values) -> None:
+    values.setdefault("heartbeat_at", now())
+    _upsert(conn, ami_t, [{"id": 1, **values}], "id")
+
+
+# --- reading, for the API and the pages ----------------------------------------------------------------
+
+# A listener beats every few seconds; one silent for longer is gone, and what it left is stale.
+HEARTBEAT_STALE_SECONDS = 20
+
+
+def ami_status(session) -> dict:
+    row = session.get(AmiStatus, 1)
+    if row is None:
+        return {"connected": False, "since": None, "asterisk_version": None, "last_error": "no listener has run yet",
+                "retry_in": None, "stale": True, "listener": None}
+    heartbeat = row.heartbeat_at
+    if heartbeat is not None and heartbeat.tzinfo is None:
+        heartbeat = heartbeat.replace(tzinfo=timezone.utc)
+    alive = heartbeat is not None and (now() - heartbeat).total_seconds() < HEARTBEAT_STALE_SECONDS
+    connected = bool(row.connected and alive)
+    return {
+        "connected": connected,
+        "since": _iso(row.since),
+        "asterisk_version": row.asterisk_version,
+        "last_error": row.last_error if not connected else None,
+        "retry_in": row.retry_in if not connected and alive else None,
+        "stale": not connected,
+        "listener": row.listener if alive else None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def visible_group_ids(session, user) -> set[int] | None:
+    """None for roles that see everything; an agent sees only the groups its own extension belongs to."""
+    if user.role != "agent":
+        return None
+    if user.extension_id is None:
+        return set()
+    return set(session.scalars(sa.select(member_t.c.group_id).where(member_t.c.extension_id == user.extension_id)))
+
+
+def extension_statuses(session, group_ids: set[int] | None) -> list[dict]:
+    query = (
+        sa.select(ext_t.c.number, ext_t.c.name, ext_t.c.is_active, status_t)
+        .select_from(ext_t.outerjoin(status_t, status_t.c.number == ext_t.c.number))
+        .order_by(ext_t.c.number)
+    )
+    if group_ids is not None:
+        members = sa.select(member_t.c.extension_id).where(member_t.c.group_id.in_(group_ids))
+        query = query.where(ext_t.c.id.in_(members))
+    result = []
+    for row in session.execute(query):
+        result.append({
+            "number": row.number,
+            "name": row.name,
+            "registration": row.registration or "offline",
+            "device_state": row.device_state or ("UNAVAILABLE" if row.registration is None else "UNKNOWN"),
+            "calls": row.calls or 0,
+            "contact_uri": row.contact_uri,
+            "user_agent": row.user_agent,
+            "queues": row.queues or {},
+        })
+    return result
+
+
+def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:
+    group_t = ExtensionGroup.__table__
+    query = (
+        sa.select(waiting_t, group_t.c.name.label("group_name"))
+        .select_from(waiting_t.outerjoin(group_t, group_t.c.id == waiting_t.c.group_id))
+        .order_by(waiting_t.c.group_id, waiting_t.c.position)
+    )
+    if group_ids is not None:
+        query = query.where(waiting_t.c.group_id.in_(group_ids))
+    at = now()
+    result = []
+    for row in session.execute(query):
+        joined = row.joined_at if row.joined_at.tzinfo else row.joined_at.replace(tzinfo=timezone.utc)
+        result.append({
+            "channel": row.channel,
+            "uniqueid": row.uniqueid,
+            "linkedid": row.linkedid,
+            "caller_number": row.caller_number,
+            "caller_name": row.caller_name,
+            "group_id": row.group_id,
+            "group_name": row.group_name,
+            "queue": row.queue,
+            "position": row.position,
+            "joined_at": joined.isoformat(),
+            "seconds_waiting": max(0, int((at - joined).total_seconds())),
+        })
+    return result

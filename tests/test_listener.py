@@ -1,0 +1,169 @@
+"""The AMI listener end to end: test AMI server → state tables on PostgreSQL → the read API."""
+
+import time
+
+import gevent
+import pytest
+import sqlalchemy as sa
+
+from pbxweb.ami.listener import Listener
+
+from .ami_server import capture_events
+
+
+def until(predicate, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        gevent.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def ami_config(app, ami_server):
+    app.config.update(AMI_HOST="127.0.0.1", AMI_PORT=ami_server.port, AMI_USERNAME=ami_server.username,
+                      AMI_SECRET=ami_server.secret)
+    return ami_server
+
+
+@pytest.fixture
+def start_listener(app, ami_config):
+    running = []
+
+    def start(**kwargs):
+        kwargs.setdefault("flush_interval", 0.01)
+        kwargs.setdefault("heartbeat_interval", 0.2)
+        kwargs.setdefault("lock_retry", 0.1)
+        listener = Listener(app, **kwargs)
+        running.append((listener, gevent.spawn(listener.run)))
+        return listener
+
+    yield start
+    for listener, greenlet in running:
+        listener.stop()
+        greenlet.join(timeout=5)
+        greenlet.kill()
+
+
+def query(db, sql, **params):
+    with db.engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).all()
+
+
+def statuses(db):
+    return {r.number: r for r in query(db, "SELECT * FROM pbx_extension_status")}
+
+
+def waiting(db):
+    return query(db, "SELECT * FROM pbx_waiting_calls ORDER BY position")
+
+
+def connected(db):
+    rows = query(db, "SELECT connected FROM pbx_ami_status")
+    return bool(rows and rows[0].connected)
+
+
+def test_after_connecting_the_snapshot_is_stored(db, start_listener):
+    start_listener()
+    assert until(lambda: connected(db))
+    status = statuses(db)
+    assert status["1001"].registration == "registered" and status["1001"].user_agent == "sipp-lab-phone-1001"
+    assert status["1002"].device_state == "NOT_INUSE"
+    assert query(db, "SELECT asterisk_version FROM pbx_ami_status")[0].asterisk_version == "22.10.1"
+
+
+def test_a_caller_waits_and_leaves_as_the_events_say(db, ami_server, start_listener):
+    start_listener()
+    assert until(lambda: connected(db))
+    ami_server.push_capture("queue-abandon.ami", until="QueueCallerJoin")
+    assert until(lambda: len(waiting(db)) == 1)
+    call = waiting(db)[0]
+    assert (call.caller_number, call.caller_name, call.group_id, call.position) == ("1001", "noanswer 1001", 1, 1)
+    ami_server.push_capture("queue-abandon.ami")
+    assert until(lambda: waiting(db) == [])
+
+
+def test_a_bridge_pickup_leaves_no_ghost_end_to_end(db, ami_server, start_listener):
+    start_listener()
+    assert until(lambda: connected(db))
+    ami_server.push_capture("queue-pickup-bridge.ami", until="QueueCallerJoin")
+    assert until(lambda: len(waiting(db)) == 1)
+    ami_server.push_capture("queue-pickup-bridge.ami", until="BridgeEnter")
+    assert until(lambda: waiting(db) == [])
+
+
+def test_calls_in_progress_are_stored_and_cleared(db, ami_server, start_listener):
+    start_listener()
+    assert until(lambda: connected(db))
+    ami_server.push_capture("call-basic.ami", until="BridgeEnter")
+    assert until(lambda: "1001" in statuses(db) and statuses(db)["1001"].calls == 1)
+    ami_server.push_capture("call-basic.ami")
+    assert until(lambda: statuses(db)["1001"].calls == 0)
+
+
+def test_a_restarted_asterisk_with_a_different_picture_replaces_the_state(db, ami_server, start_listener):
+    ami_server.answer_from("queue-redirect.ami", "queuestatus-1")  # a caller waiting at the first snapshot
+    start_listener()
+    assert until(lambda: len(waiting(db)) == 1)
+    ami_server.push(b"Event: Newchannel\r\nChannel: PJSIP/1003-00000001\r\nUniqueid: 9.1\r\n\r\n")
+    assert until(lambda: "1003" in statuses(db))
+    logins = ami_server.logins
+    ami_server.answer_from("actions.ami", "queuestatus-4")  # after the restart: nobody waits
+    ami_server.push_capture("restart.ami")  # Shutdown, then the socket closes
+    ami_server.drop()
+    assert until(lambda: ami_server.logins > logins)
+    assert until(lambda: waiting(db) == [] and "1003" not in statuses(db))
+    assert until(lambda: connected(db))
+
+
+def test_while_ami_is_down_the_status_says_so(db, ami_server, start_listener, api):
+    start_listener()
+    assert until(lambda: connected(db))
+    assert api.get("/api/ami").get_json()["connected"] is True
+    ami_server.close_after_login = True
+    ami_server.drop()
+    assert until(lambda: not connected(db))
+    body = api.get("/api/ami").get_json()
+    assert body["connected"] is False and body["stale"] is True and body["last_error"]
+    assert api.get("/api/waiting-calls").get_json()["stale"] is True
+
+
+def test_a_pause_in_asterisk_is_followed_by_the_group_member(db, ami_server, start_listener, api):
+    for number in ("1001", "1002"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    group = api.post("/api/groups", json={"name": "Lab"}).get_json()
+    assert group["id"] == 1  # the captures' queue is extgroup_1
+    api.put("/api/groups/1/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
+    start_listener()
+    assert until(lambda: connected(db))
+    pause = next(raw for raw in capture_events(ami_server.ami_dir, "actions.ami") if raw.startswith(b"Event: QueueMemberPause"))
+    ami_server.push(pause)
+    assert until(lambda: api.get("/api/groups/1").get_json()["members"][1]["paused"] is True)
+    assert statuses(db)["1002"].queues["extgroup_1"] == {"paused": True, "reason": "lab-break", "in_call": False}
+
+
+def test_only_one_listener_listens_and_another_takes_over(db, ami_server, start_listener):
+    first = start_listener()
+    assert until(lambda: connected(db))
+    second = start_listener()
+    gevent.sleep(0.5)
+    assert ami_server.logins == 1
+    first.stop()
+    assert until(lambda: ami_server.logins == 2, timeout=5)
+    assert until(lambda: second.connected and connected(db))
+
+
+def test_the_listener_recovers_from_a_postgresql_restart(db, ami_server, start_listener, pg_cluster):
+    if pg_cluster is None:
+        pytest.skip("needs the throwaway cluster")
+    start_listener()
+    assert until(lambda: connected(db))
+    snapshots = len(ami_server.actions("DeviceStateList"))
+    ami_server.push_capture("queue-abandon.ami", until="QueueCallerJoin")
+    assert until(lambda: len(waiting(db)) == 1)
+    pg_cluster.restart()
+    ami_server.push_capture("queue-abandon.ami")  # the caller leaves while the database is away
+    assert until(lambda: len(ami_server.actions("DeviceStateList")) > snapshots, timeout=15)
+    assert until(lambda: waiting(db) == [], timeout=10)
+    assert until(lambda: connected(db))
