@@ -7,7 +7,9 @@ the patch is left out there, since patching after threading is loaded breaks it.
 
 import sys
 
-if "flask.cli" not in sys.modules:
+UNDER_FLASK_CLI = "flask.cli" in sys.modules
+
+if not UNDER_FLASK_CLI:
     from gevent import monkey
 
     monkey.patch_all()
@@ -18,3 +20,10 @@ if "flask.cli" not in sys.modules:
 from pbxweb import create_app  # noqa: E402
 
 app = create_app()
+
+if not UNDER_FLASK_CLI:
+    # In the gunicorn worker (no preload: this runs after the fork): the AMI listener greenlet, unless
+    # PBX_AMI_LISTENER=off, and the NOTIFY forwarder that feeds this worker's live pages.
+    from pbxweb.ami.listener import start_in_background
+
+    start_in_background(app)

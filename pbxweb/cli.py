@@ -152,5 +152,30 @@ def asterisk_config_command(out_dir, force):
         click.echo(f"wrote {path} ({mode:o})")
 
 
+@pbx.command("ami-listen")
+@click.option("--debug", is_flag=True, help="Print every event and action, one per line (secrets masked).")
+def ami_listen_command(debug):
+    """Run the AMI listener in this process (for sites that run it apart from the web app)."""
+    from psycogreen.gevent import patch_psycopg
+
+    from .ami.listener import Listener
+    config = current_app.config
+    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+        click.echo("error: AMI_USERNAME and AMI_SECRET must be set", err=True)
+        sys.exit(1)
+    # Database calls then wait cooperatively, so the AMI socket is read while a batch is written.
+    patch_psycopg()
+
+    def trace(direction: str, message) -> None:
+        click.echo(f"{direction} " + " | ".join(f"{k}: {v}" for k, v in message.headers))
+
+    listener = Listener(current_app._get_current_object(), trace=trace if debug else None)
+    click.echo(f"Listening to AMI at {config['AMI_HOST']}:{config['AMI_PORT']} (Ctrl-C stops)")
+    try:
+        listener.run()
+    except KeyboardInterrupt:
+        listener.stop()
+
+
 def init_app(app) -> None:
     app.cli.add_command(pbx)
