@@ -138,6 +138,8 @@ class AmiClient:
                     banner_read.set(parser.banner)
                 for message in messages:
                     self._dispatch(message)
+                # A flood that is always ready to read would otherwise starve the keep-alive and the writer.
+                gevent.sleep(0)
         except (OSError, ProtocolError, AmiError) as exc:
             error = exc if isinstance(exc, AmiError) else AmiError(f"AMI connection failed: {exc}")
         finally:

@@ -13,25 +13,49 @@ TERMINATOR = b"\r\n\r\n"
 
 
 class Message:
-    __slots__ = ("headers", "lines", "events")
+    """Header names match exactly as Asterisk spells them (`ActionID`, `Uniqueid`; `UniqueID` in Cdr).
 
-    def __init__(self, headers: list[tuple[str, str]], lines: list[str] | None = None):
-        self.headers = headers
+    Fields are kept as one flat list [name, value, name, value, …]: a million events make no million
+    small tuples for the garbage collector to walk, which made parsing a third slower.
+    """
+
+    __slots__ = ("fields", "lines", "events")
+
+    def __init__(self, headers=(), lines: list[str] | None = None):
+        self.fields: list[str] = [part for pair in headers for part in pair]
         # Lines without `: ` (old-style Command output); Asterisk ignores them in what it receives.
         self.lines = lines or []
         # For the response of an event-list action: the list's events (filled in by the client).
         self.events: list["Message"] = []
 
+    @classmethod
+    def from_fields(cls, fields: list[str], lines: list[str] | None) -> "Message":
+        message = cls.__new__(cls)
+        message.fields = fields
+        message.lines = lines or []
+        message.events = []
+        return message
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        fields = self.fields
+        return list(zip(fields[0::2], fields[1::2]))
+
     def get(self, key: str, default: str | None = None) -> str | None:
-        key = key.lower()
-        for k, value in self.headers:
-            if k.lower() == key:
-                return value
-        return default
+        fields = self.fields
+        start = 0
+        try:
+            while True:
+                index = fields.index(key, start)
+                if not index & 1:
+                    return fields[index + 1]
+                start = index + 1  # a value that happens to equal the name
+        except ValueError:
+            return default
 
     def getall(self, key: str) -> list[str]:
-        key = key.lower()
-        return [value for k, value in self.headers if k.lower() == key]
+        fields = self.fields
+        return [fields[i + 1] for i in range(0, len(fields), 2) if fields[i] == key]
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key)
@@ -58,55 +82,55 @@ class Message:
         return f"Message({self.headers!r})"
 
 
-def parse_message(block: bytes) -> Message:
-    headers = []
-    lines = []
-    for raw in block.decode("utf-8", errors="replace").split("\r\n"):
+def parse_message(text: str) -> Message:
+    fields: list[str] = []
+    append = fields.append
+    lines = None
+    for raw in text.split("\r\n"):
         key, sep, value = raw.partition(": ")
         if sep and key and " " not in key:
-            headers.append((key, value))
+            append(key)
+            append(value)
         elif raw.endswith(":") and " " not in raw:
-            headers.append((raw[:-1], ""))
+            append(raw[:-1])
+            append("")
         elif raw:
+            if lines is None:
+                lines = []
             lines.append(raw)
-    return Message(headers, lines)
+    return Message.from_fields(fields, lines)
 
 
 class Parser:
     """Feed it bytes as they arrive; it returns every message completed by them."""
 
     def __init__(self, max_message: int = 16 * 1024 * 1024):
-        self.buffer = bytearray()
+        self.rest = b""
         self.banner: str | None = None
         self.max_message = max_message
 
     def feed(self, data: bytes) -> list[Message]:
-        self.buffer += data
+        if self.rest:
+            data = self.rest + data
         if self.banner is None:
-            end = self.buffer.find(b"\r\n")
+            end = data.find(b"\r\n")
             if end < 0:
+                self.rest = data
                 return []
-            first = bytes(self.buffer[:end])
+            first = data[:end]
             if first.startswith(BANNER_PREFIX):
                 self.banner = first.decode("ascii", errors="replace")
-                del self.buffer[: end + 2]
+                data = data[end + 2 :]
             else:
                 self.banner = ""
-        messages = []
-        start = 0
-        buffer = self.buffer
-        while True:
-            end = buffer.find(TERMINATOR, start)
-            if end < 0:
-                break
-            block = bytes(buffer[start:end])
-            start = end + 4
-            if block.strip(b"\r\n"):
-                messages.append(parse_message(block.lstrip(b"\r\n")))
-        del buffer[:start]
-        if len(buffer) > self.max_message:
+        # Everything up to the last terminator is whole messages: decode and split them in one go.
+        complete, terminator, self.rest = data.rpartition(TERMINATOR)
+        if len(self.rest) > self.max_message:
             raise ProtocolError(f"message larger than {self.max_message} bytes")
-        return messages
+        if not terminator:
+            return []
+        text = complete.decode("utf-8", errors="replace")
+        return [parse_message(block.lstrip("\r\n")) for block in text.split("\r\n\r\n") if block.strip("\r\n")]
 
 
 class ProtocolError(Exception):
