@@ -99,3 +99,16 @@ def test_after_commit_the_outbox_drains_by_itself(api, app, ami):
     while time.monotonic() < deadline and not any(m.get("Action") == "Reload" for m in ami.received):
         time.sleep(0.02)
     assert any(m.get("Action") == "Reload" for m in ami.received)
+
+
+def test_a_trunk_saved_while_ami_is_down_says_it_will_apply_later(api):
+    body = api.post("/api/trunks", json=TRUNK).get_json()
+    assert "applied as soon as it is" in body["asterisk"]
+
+
+def test_a_trunk_saved_while_the_listener_is_connected_needs_no_note(api, db):
+    from pbxweb.live import store
+
+    with db.engine.begin() as conn:
+        store.set_ami_status(conn, connected=True, since=store.now(), asterisk_version="22.10.1")
+    assert "asterisk" not in api.post("/api/trunks", json=TRUNK).get_json()

@@ -17,6 +17,17 @@ outbox_t = AmiOutbox.__table__
 BATCH = 50
 
 
+def pending_note(session) -> str | None:
+    """What to tell an admin whose saved change still waits for AMI, or None."""
+    from ..live.store import ami_status
+
+    pending = session.scalar(sa.select(sa.func.count()).select_from(outbox_t))
+    if pending and not ami_status(session)["connected"]:
+        return ("saved; Asterisk is not reachable over AMI right now, so the part it cannot read from the "
+                "database (the trunk's registration) is applied as soon as it is")
+    return None
+
+
 def kick(app) -> None:
     """Drain in the background, so that a save never waits on AMI (a greenlet under gevent's patch)."""
     if app.config.get("AMI_OUTBOX_AUTODRAIN", True):

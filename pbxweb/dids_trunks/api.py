@@ -1,4 +1,6 @@
+from ..ami.outbox import pending_note
 from ..api import api_blueprint, json_body
+from ..ext import db
 from . import service
 
 dids_bp = api_blueprint("dids_api", "/api/dids")
@@ -36,9 +38,14 @@ def list_trunks():
     return {"trunks": [service.trunk_to_dict(t) for t in service.list_trunks()]}
 
 
+def _with_asterisk_note(body: dict) -> dict:
+    note = pending_note(db.session)
+    return {**body, "asterisk": note} if note else body
+
+
 @trunks_bp.post("")
 def create_trunk():
-    return service.trunk_to_dict(service.create_trunk(json_body())), 201
+    return _with_asterisk_note(service.trunk_to_dict(service.create_trunk(json_body()))), 201
 
 
 @trunks_bp.get("/<int:trunk_id>")
@@ -48,7 +55,7 @@ def get_trunk(trunk_id):
 
 @trunks_bp.patch("/<int:trunk_id>")
 def update_trunk(trunk_id):
-    return service.trunk_to_dict(service.update_trunk(trunk_id, json_body()))
+    return _with_asterisk_note(service.trunk_to_dict(service.update_trunk(trunk_id, json_body())))
 
 
 @trunks_bp.delete("/<int:trunk_id>")
