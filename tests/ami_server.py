@@ -53,7 +53,7 @@ class AmiTestServer:
         self.answers = capture_answers(ami_dir)
         # Action name → captured answer: the first capture's, until a test picks another.
         self.responses: dict[str, tuple[str, list[bytes]]] = {}
-        for (capture, action_id), (name, raw) in self.answers.items():
+        for (_capture, action_id), (name, raw) in self.answers.items():
             self.responses.setdefault(name, (action_id, raw))
         self.banner, login_messages = split_messages((ami_dir / "login.ami").read_bytes())
         self.fully_booted = next(m for m in login_messages if m.startswith(b"Event: FullyBooted"))

@@ -1,6 +1,5 @@
 """`flask pbx …` commands: accounts, tokens, and `verify` against a database and a (test) Asterisk."""
 
-import socket
 
 import pytest
 

@@ -3,7 +3,6 @@
 import pytest
 import sqlalchemy as sa
 
-from pbxweb.extensions import service as extensions
 from pbxweb.models import Extension
 
 

@@ -39,7 +39,7 @@ class Message:
     @property
     def headers(self) -> list[tuple[str, str]]:
         fields = self.fields
-        return list(zip(fields[0::2], fields[1::2]))
+        return list(zip(fields[0::2], fields[1::2], strict=True))
 
     def get(self, key: str, default: str | None = None) -> str | None:
         fields = self.fields

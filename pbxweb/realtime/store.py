@@ -156,7 +156,7 @@ def _existing(conn, table: str, desired: list[dict], where=None) -> list[dict]:
 
 def _key_clause(table: str, key: tuple):
     t = TABLES[table]
-    return sa.and_(*(t.c[c] == v for c, v in zip(ROW_KEYS[table], key)))
+    return sa.and_(*(t.c[c] == v for c, v in zip(ROW_KEYS[table], key, strict=True)))
 
 
 def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
