@@ -2,7 +2,10 @@
 an API client with a bearer token, and a look into Asterisk's realtime tables."""
 
 import os
+import time
 from pathlib import Path
+
+import gevent
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +17,16 @@ from pbxweb.realtime.schema import TABLES
 from .pgcluster import Cluster
 
 SHARED = Path(os.environ.get("PBX_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def until(predicate, timeout: float = 8.0) -> bool:
+    """Wait for a condition while letting greenlets (the AMI client, the listener) run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        gevent.sleep(0.01)
+    return False
 
 
 @pytest.fixture(scope="session")

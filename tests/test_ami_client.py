@@ -9,16 +9,9 @@ import pytest
 from pbxweb.ami.client import AmiClient, AmiError, AmiLoginError, Backoff
 from pbxweb.ami.protocol import UnsafeField
 
+from .conftest import until
 from .pgcluster import free_port
 
-
-def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        gevent.sleep(0.01)
-    return False
 
 
 def client_for(server, **kwargs):

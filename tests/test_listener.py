@@ -1,6 +1,5 @@
 """The AMI listener end to end: test AMI server → state tables on PostgreSQL → the read API."""
 
-import time
 
 import gevent
 import pytest
@@ -9,15 +8,8 @@ import sqlalchemy as sa
 from pbxweb.ami.listener import Listener
 
 from .ami_server import capture_events
+from .conftest import until
 
-
-def until(predicate, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        gevent.sleep(0.02)
-    return False
 
 
 @pytest.fixture

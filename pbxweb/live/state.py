@@ -218,11 +218,10 @@ def _queue_member_removed(state, event, changed):
         changed.extensions.add(number)
 
 
-def _caller_join(state, event, changed):
+def _waiting_call(event, joined_at: float) -> WaitingCall:
+    """From a QueueCallerJoin event or a QueueEntry of QueueStatus (which has no Linkedid)."""
     uniqueid = event.get("Uniqueid")
-    if not uniqueid:
-        return
-    state.waiting[uniqueid] = WaitingCall(
+    return WaitingCall(
         uniqueid=uniqueid,
         channel=event.get("Channel") or "",
         linkedid=event.get("Linkedid") or uniqueid,
@@ -230,9 +229,14 @@ def _caller_join(state, event, changed):
         caller_name=_clean(event.get("CallerIDName")),
         queue=event.get("Queue") or "",
         position=int(event.get("Position") or 0),
-        joined_at=_event_time(event),
+        joined_at=joined_at,
     )
-    changed.waiting.add(uniqueid)
+
+
+def _caller_join(state, event, changed):
+    if event.get("Uniqueid"):
+        call = state.waiting[event["Uniqueid"]] = _waiting_call(event, _event_time(event))
+        changed.waiting.add(call.uniqueid)
 
 
 def _caller_gone(state, event, changed):
@@ -295,20 +299,8 @@ def state_from_snapshot(
     for event in queue_status:
         if event.event == "QueueMember":
             _queue_member(state, event, changed)
-        elif event.event == "QueueEntry":
-            uniqueid = event.get("Uniqueid")
-            if not uniqueid:
-                continue
-            state.waiting[uniqueid] = WaitingCall(
-                uniqueid=uniqueid,
-                channel=event.get("Channel") or "",
-                linkedid=uniqueid,
-                caller_number=_clean(event.get("CallerIDNum")),
-                caller_name=_clean(event.get("CallerIDName")),
-                queue=event.get("Queue") or "",
-                position=int(event.get("Position") or 0),
-                joined_at=now - int(event.get("Wait") or 0),
-            )
+        elif event.event == "QueueEntry" and event.get("Uniqueid"):
+            state.waiting[event["Uniqueid"]] = _waiting_call(event, now - int(event.get("Wait") or 0))
     for event in channels:
         number = extension_of(event.get("Channel"))
         if number:
