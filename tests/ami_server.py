@@ -10,7 +10,6 @@ garbage.
 import re
 import socket
 import threading
-import time
 from pathlib import Path
 
 from pbxweb.ami.protocol import Parser
@@ -112,14 +111,6 @@ class AmiTestServer:
             except OSError:
                 pass
             conn.close()
-
-    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return False
 
     def actions(self, name: str) -> list:
         return [m for m in self.received if (m.get("Action") or "").lower() == name.lower()]
