@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 PJSIP_NAME = re.compile(r"PJSIP/(\d{2,6})(?:-[0-9a-f]+)?$")
 QUEUE_NAME = re.compile(r"extgroup_(\d+)$")
 CONTACT_UP = ("Created", "Reachable", "NonQualified", "Updated", "Unknown")
-DEVICE_STATES = ("NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE", "ONHOLD", "UNKNOWN")
 
 
 def extension_of(name: str | None) -> str | None:

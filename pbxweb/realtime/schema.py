@@ -137,15 +137,6 @@ def _cdr_table() -> sa.Table:
 cdr = _cdr_table()
 TABLES["cdr"] = cdr
 
-ps_endpoints = TABLES["ps_endpoints"]
-ps_auths = TABLES["ps_auths"]
-ps_aors = TABLES["ps_aors"]
-ps_contacts = TABLES["ps_contacts"]
-ps_registrations = TABLES["ps_registrations"]
-ps_endpoint_id_ips = TABLES["ps_endpoint_id_ips"]
-asterisk_queues = TABLES["asterisk_queues"]
-asterisk_queue_members = TABLES["asterisk_queue_members"]
-
 # Tables whose rows the app owns and `pbx sync` reconciles. ps_contacts is Asterisk's; ps_transports and
 # ps_domain_aliases are created for admins who configure them in SQL, and left alone by sync.
 SYNCED_TABLES = (
