@@ -76,3 +76,12 @@ def test_actions_are_encoded_as_asterisk_reads_them():
     assert encode_action("QueuePause", {"ActionID": "a1", "Interface": "PJSIP/1002", "Paused": "true"}) == (
         b"Action: QueuePause\r\nActionID: a1\r\nInterface: PJSIP/1002\r\nPaused: true\r\n\r\n"
     )
+
+
+def test_the_old_response_follows_form_keeps_its_output_lines():
+    parser = Parser()
+    parser.feed(b"Asterisk Call Manager/1.1\r\n")
+    (message,) = parser.feed(b"Response: Follows\r\nPrivilege: Command\r\nActionID: c1\r\n"
+                             b"Asterisk 13.38.3 built by root\r\n--END COMMAND--\r\n\r\n")
+    assert message.response == "Follows" and message.action_id == "c1"
+    assert message.lines == ["Asterisk 13.38.3 built by root", "--END COMMAND--"]

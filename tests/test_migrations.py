@@ -32,6 +32,7 @@ def test_our_copy_of_asterisks_schema_is_the_captured_one():
     assert ours and all(captured[(r["table"], r["column"])] == r for r in ours)
     for table in {r["table"] for r in ours}:
         assert {c for t, c in captured if t == table} == {r["column"] for r in ours if r["table"] == table}
+    assert read_csv(SCHEMA_DIR / "cdr_columns.csv") == read_csv(CAPTURED / "cdr-columns.csv")
     captured_enums = {(r["type"], r["value"]) for r in read_csv(CAPTURED / "enums.csv")}
     assert {(r["type"], r["value"]) for r in read_csv(SCHEMA_DIR / "enums.csv")} <= captured_enums
 
