@@ -167,30 +167,53 @@ def full_path(event_count: int) -> None:
         assert listener.connected, "the listener did not connect"
 
         events = [e for capture in sorted(AMI_DIR.glob("*.ami")) for e in capture_events(AMI_DIR, capture.name)]
-        repeats = -(-event_count // len(events))
-        sentinel = (b"Event: QueueCallerJoin\r\nUniqueid: bench.done\r\nChannel: PJSIP/1001-ffffffff\r\n"
-                    b"Queue: extgroup_1\r\nPosition: 1\r\nCallerIDNum: 1001\r\n\r\n")
-        payload = b"".join(events) * repeats + sentinel
-        sent = repeats * len(events) + 1
         client = app.test_client()
 
-        def visible() -> bool:
+        def sentinel(name: str) -> bytes:
+            return (f"Event: QueueCallerJoin\r\nUniqueid: {name}\r\nChannel: PJSIP/1001-ffffffff\r\n"
+                    "Queue: extgroup_1\r\nPosition: 1\r\nCallerIDNum: 1001\r\n\r\n").encode()
+
+        def visible(name: str) -> bool:
             with app.app_context():
                 body = client.get("/api/waiting-calls", headers=headers).get_json()
-            return any(c["uniqueid"] == "bench.done" for c in body["waiting_calls"])
+            return any(c["uniqueid"] == name for c in body["waiting_calls"])
 
-        start = time.perf_counter()
-        pusher = threading.Thread(target=ami.push, args=(payload,))
-        pusher.start()
-        deadline = time.monotonic() + 300
-        while not visible():
-            assert time.monotonic() < deadline, "the events never became visible"
-            gevent.sleep(0.02)
-        elapsed = time.perf_counter() - start
-        pusher.join()
-        print(f"full path (TCP → listener → PostgreSQL → read API): {sent:,} events in {elapsed:.2f} s = "
-              f"{sent / elapsed:,.0f} events/s in {transactions['count']} transactions "
-              f"({sent / max(1, transactions['count']):,.0f} events per transaction; target >= 5,000 events/s)")
+        def run(name: str, bursts: list[bytes], gap: float) -> tuple[int, float, float]:
+            """Send the bursts `gap` seconds apart from a thread; returns (events, seconds until the last
+            one is visible through the read API, lag after the last send)."""
+            sent_at = {}
+
+            def send():
+                for burst in bursts:
+                    ami.push(burst)
+                    time.sleep(gap)
+                ami.push(sentinel(name))
+                sent_at["last"] = time.perf_counter()
+
+            before = transactions["count"]
+            start = time.perf_counter()
+            pusher = threading.Thread(target=send)
+            pusher.start()
+            deadline = time.monotonic() + 300
+            while not visible(name):
+                assert time.monotonic() < deadline, "the events never became visible"
+                gevent.sleep(0.01)
+            done = time.perf_counter()
+            pusher.join()
+            count = sum(b.count(b"\r\n\r\n") for b in bursts) + 1
+            return count, done - start, done - sent_at["last"], transactions["count"] - before
+
+        repeats = -(-event_count // len(events))
+        flood = [b"".join(events) * repeats]
+        count, elapsed, lag, txns = run("bench.flood", flood, 0)
+        print(f"full path, one flood (TCP → listener → PostgreSQL → read API): {count:,} events in {elapsed:.2f} s = "
+              f"{count / elapsed:,.0f} events/s in {txns} transactions (target >= 5,000 events/s)")
+        # Sustained: 20,000 events/s offered in bursts every 50 ms for 5 s; the writer must keep up.
+        burst = b"".join((events * 3)[:1000])
+        count, elapsed, lag, txns = run("bench.paced", [burst] * 100, 0.05)
+        print(f"full path, sustained 20,000 events/s offered for 5 s: {count:,} events, {count / elapsed:,.0f} events/s, "
+              f"in {txns} transactions ({count / max(1, txns):,.0f} events each), last event visible {lag * 1000:.0f} ms "
+              f"after it was sent")
         listener.stop()
         runner.join(timeout=5)
     finally:
