@@ -8,10 +8,25 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
+# Debian packages a fresh machine may lack: installed when we are root, named otherwise.
+need_debian_packages() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "missing system packages: run  sudo apt-get install $*" >&2
+    exit 1
+  fi
+}
+
 venv() {
   local requirements=$1 stamp=.venv/.installed-$1
   if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      need_debian_packages python3-venv
+      "$PYTHON" -m venv .venv
+    fi
   fi
   # Reinstall only when the requirement files changed.
   local digest
@@ -34,6 +49,10 @@ case "${1:-}" in
     ;;
   test)
     shift
+    # The tests start their own PostgreSQL 15 cluster from the server binaries (not the system service).
+    if [ -z "${TEST_DATABASE_SERVER:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+      need_debian_packages postgresql
+    fi
     venv requirements-dev.txt
     exec .venv/bin/python -m pytest "$@"
     ;;

@@ -12,6 +12,7 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(settings.from_environment(app.instance_path))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if config:
         app.config.from_mapping(config)
 
