@@ -53,6 +53,8 @@ case "${1:-}" in
     if [ -z "${TEST_DATABASE_SERVER:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
       need_debian_packages postgresql
     fi
+    # Pages are tested in Debian's chromium; Playwright's own browser download cannot work offline.
+    [ -x /usr/bin/chromium ] || need_debian_packages chromium
     venv requirements-dev.txt
     exec .venv/bin/python -m pytest "$@"
     ;;
