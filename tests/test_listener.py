@@ -159,3 +159,21 @@ def test_the_listener_recovers_from_a_postgresql_restart(db, ami_server, start_l
     assert until(lambda: len(ami_server.actions("DeviceStateList")) > snapshots, timeout=15)
     assert until(lambda: waiting(db) == [], timeout=10)
     assert until(lambda: connected(db))
+
+
+def test_an_unexpected_failure_does_not_kill_the_listener(db, start_listener, monkeypatch):
+    import pbxweb.ami.listener as listener_module
+
+    real = listener_module.state_from_snapshot
+    failures = []
+
+    def fail_once(**lists):
+        if not failures:
+            failures.append(1)
+            raise KeyError("a field Asterisk did not send")
+        return real(**lists)
+
+    monkeypatch.setattr(listener_module, "state_from_snapshot", fail_once)
+    start_listener()
+    assert until(lambda: connected(db), timeout=10)
+    assert failures == [1]

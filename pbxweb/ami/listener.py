@@ -73,6 +73,9 @@ class Listener:
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("AMI listener: database failed (%s); starting over", exc)
                 self.stopping.wait(backoff.next())
+            except Exception:  # noqa: BLE001 — whatever broke, the listener must not stay dead
+                log.exception("AMI listener failed; starting over")
+                self.stopping.wait(backoff.next())
 
     def _take_lock(self, conn) -> bool:
         if conn.dialect.name != "postgresql":
