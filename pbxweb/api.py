@@ -21,7 +21,7 @@ def _json_error(status: int, message: str, **headers):
     return response
 
 
-def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES) -> Blueprint:
+def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES, write_roles=WRITE_ROLES) -> Blueprint:
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
     csrf.exempt(bp)
 
@@ -33,7 +33,7 @@ def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES) -> Blueprin
         if user is None:
             abort(_json_error(401, "a valid bearer token is required", **{"WWW-Authenticate": 'Bearer realm="mini-pbx"'}))
         g.api_user = user
-        allowed = read_roles if request.method in ("GET", "HEAD") else WRITE_ROLES
+        allowed = read_roles if request.method in ("GET", "HEAD") else write_roles
         if user.role not in allowed:
             abort(_json_error(403, f"the {user.role} role may not do this"))
 

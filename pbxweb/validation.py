@@ -25,6 +25,16 @@ class Conflict(ServiceError):
     status = 409
 
 
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Unavailable(ServiceError):
+    """Asterisk could not be reached: nothing was done, trying again later may work."""
+
+    status = 503
+
+
 class NotFound(ServiceError):
     status = 404
 

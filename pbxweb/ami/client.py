@@ -151,6 +151,9 @@ class AmiClient:
         if self.trace:
             self.trace("<", message)
         pending = self._pending.get(message.action_id or "")
+        if pending is not None and pending.result.ready():
+            # Answered already: later messages with its ActionID are events (OriginateResponse).
+            pending = None
         if pending is None:
             if message.event and self.on_event is not None:
                 self.on_event(message)

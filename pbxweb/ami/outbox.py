@@ -10,7 +10,8 @@ import threading
 import sqlalchemy as sa
 
 from ..models import AmiOutbox
-from .client import AmiClient, AmiError
+from .actions import connect
+from .client import AmiError
 
 log = logging.getLogger(__name__)
 outbox_t = AmiOutbox.__table__
@@ -57,9 +58,7 @@ def drain(app) -> int:
                         if not rows:
                             return sent
                         if ami is None:
-                            ami = AmiClient(config["AMI_HOST"], config["AMI_PORT"], config["AMI_USERNAME"],
-                                            config["AMI_SECRET"], events=False, timeout=5)
-                            ami.open()
+                            ami = connect(config)
                         for row in rows:
                             try:
                                 response = ami.action(row.action, row.fields)

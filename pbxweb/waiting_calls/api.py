@@ -1,4 +1,5 @@
-"""Live state over the JSON API: waiting calls, extension presence, and whether AMI is connected.
+"""Live state over the JSON API: waiting calls (and picking them up or redirecting them), extension
+presence, and whether AMI is connected.
 
 Every role reads it; an agent sees only the groups its own extension belongs to. When the listener is
 not connected (or has died) the answer says so and marks what it serves as stale.
@@ -6,12 +7,14 @@ not connected (or has died) the answer says so and marks what it serves as stale
 
 from flask import g
 
-from ..api import api_blueprint
+from ..api import api_blueprint, json_body
 from ..ext import db
 from ..live import store
 from ..models import ROLES
+from . import service
 
-bp = api_blueprint("live_api", "/api", read_roles=ROLES)
+# Every role reads live state and acts on waiting callers (an agent within its own groups).
+bp = api_blueprint("live_api", "/api", read_roles=ROLES, write_roles=ROLES)
 
 
 @bp.get("/waiting-calls")
@@ -31,3 +34,16 @@ def extension_status():
 @bp.get("/ami")
 def ami_status():
     return store.ami_status(db.session)
+
+
+@bp.post("/waiting-calls/<uniqueid>/pickup")
+def pick_up(uniqueid):
+    body = json_body()
+    message = service.pick_up(uniqueid, g.api_user, body.get("extension"))
+    return {"status": "ringing", "message": message}, 202
+
+
+@bp.post("/waiting-calls/<uniqueid>/redirect")
+def redirect(uniqueid):
+    message = service.redirect(uniqueid, g.api_user, json_body().get("destination"))
+    return {"status": "redirected", "message": message}, 202
