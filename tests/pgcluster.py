@@ -5,6 +5,7 @@ initdb refuses to run as root (CI runs as root), so there the cluster runs as th
 
 import glob
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -51,7 +52,18 @@ class Cluster:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8", "--locale=C")
         self._start_server()
+        self._watchdog = self._start_watchdog()
         return self.url()
+
+    def _start_watchdog(self) -> subprocess.Popen:
+        """Stops the server and deletes its files if this process dies without doing it (SIGKILL)."""
+        stop = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+        if self.as_root:
+            stop = ["runuser", "-u", "nobody", "--", *stop]
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                  f"{shlex.join(stop)}; rm -rf {shlex.quote(str(self.root))}")
+        return subprocess.Popen(["sh", "-c", script], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _start_server(self) -> None:
         # The server's output goes to the log file, never to our pipes (which it would then hold open).
@@ -69,6 +81,8 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
+        self._watchdog.kill()
+        self._watchdog.wait()
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -1,7 +1,9 @@
 """The production server as deploy/ runs it (gunicorn's gevent worker, wsgi.py's patches, the listener in
 the worker), and the standalone `pbx ami-listen`."""
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +17,11 @@ from .pgcluster import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def die_with_us():
+    """In the child: the kernel sends it SIGTERM if the test process dies first."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def wait(predicate, process, timeout=20):
@@ -53,7 +60,7 @@ def test_gunicorn_serves_the_app_and_runs_the_listener_in_its_gevent_worker(envi
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_us,
     )
     try:
         def page_served():
@@ -74,6 +81,7 @@ def test_ami_listen_debug_prints_events_and_actions_with_secrets_masked(environm
     process = subprocess.Popen(
         [str(BIN / "flask"), "--app", "wsgi", "pbx", "ami-listen", "--debug"],
         cwd=ROOT, env={**environment, "PBX_AMI_LISTENER": "off"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=die_with_us,
     )
     try:
         assert wait(lambda: connected(db), process), "ami-listen did not connect"
