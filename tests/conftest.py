@@ -152,6 +152,18 @@ def api(client):
 
 
 @pytest.fixture
+def two_groups(api):
+    """Extensions 1001-1003 (`Agent 1001`…); Sales rings 1001 and 1002, Support rings 1003."""
+    for number in ("1001", "1002", "1003"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    sales = api.post("/api/groups", json={"name": "Sales"}).get_json()["id"]
+    support = api.post("/api/groups", json={"name": "Support"}).get_json()["id"]
+    api.put(f"/api/groups/{sales}/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
+    api.put(f"/api/groups/{support}/members", json={"members": [{"number": "1003"}]})
+    return {"sales": sales, "support": support}
+
+
+@pytest.fixture
 def rows(db):
     """rows("ps_endpoints") → that realtime table's rows as dicts (only non-NULL columns), ordered by key."""
 

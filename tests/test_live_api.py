@@ -14,14 +14,9 @@ from .conftest import Api, token_for
 
 
 @pytest.fixture
-def site(api, db):
-    """Extensions 1001-1003; Sales (1001, 1002) and Support (1003); a caller waiting in each; AMI live."""
-    for number in ("1001", "1002", "1003"):
-        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
-    sales = api.post("/api/groups", json={"name": "Sales"}).get_json()["id"]
-    support = api.post("/api/groups", json={"name": "Support"}).get_json()["id"]
-    api.put(f"/api/groups/{sales}/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
-    api.put(f"/api/groups/{support}/members", json={"members": [{"number": "1003"}]})
+def site(db, two_groups):
+    """A caller waiting in each of the two groups; 1001 registered; AMI live."""
+    sales, support = two_groups["sales"], two_groups["support"]
     state = LiveState()
     joined = datetime.now(timezone.utc).timestamp() - 42
     for uniqueid, group in (("1.1", sales), ("1.2", support)):
@@ -32,7 +27,7 @@ def site(api, db):
     with db.engine.begin() as conn:
         store.replace_all(conn, state)
         store.set_ami_status(conn, connected=True, since=store.now(), asterisk_version="22.10.1")
-    return {"sales": sales, "support": support}
+    return two_groups
 
 
 def agent_api(client, db, number):

@@ -10,16 +10,11 @@ from .pgcluster import free_port
 
 
 @pytest.fixture
-def waiting(api, db, app, ami_server):
-    """Agents 1001/1002 in Sales, 1003 in Support; a caller waiting in each group."""
+def waiting(db, app, ami_server, two_groups):
+    """A caller waiting in each of the two groups, and AMI pointing at the test server."""
     app.config.update(AMI_HOST="127.0.0.1", AMI_PORT=ami_server.port, AMI_USERNAME=ami_server.username,
                       AMI_SECRET=ami_server.secret)
-    for number in ("1001", "1002", "1003"):
-        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
-    sales = api.post("/api/groups", json={"name": "Sales"}).get_json()["id"]
-    support = api.post("/api/groups", json={"name": "Support"}).get_json()["id"]
-    api.put(f"/api/groups/{sales}/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
-    api.put(f"/api/groups/{support}/members", json={"members": [{"number": "1003"}]})
+    sales, support = two_groups["sales"], two_groups["support"]
     state = LiveState()
     state.waiting["1.8"] = WaitingCall("1.8", "PJSIP/1001-00000008", "1.8", "0612345678", 'Bad "Name" <x>',
                                        f"extgroup_{sales}", 1, 1_795_772_385.0)
