@@ -38,10 +38,10 @@ class ConfigError(Exception):
     pass
 
 
-def _require(config, errors: list[str], name: str, hint: str = "") -> str:
+def _require(config, errors: list[str], name: str) -> str:
     value = config.get(name)
     if value in (None, ""):
-        errors.append(f"{name} is not set{hint}")
+        errors.append(f"{name} is not set")
         return ""
     return str(value)
 

@@ -158,9 +158,11 @@ def ami_listen_command(debug):
     """Run the AMI listener in this process (for sites that run it apart from the web app)."""
     from psycogreen.gevent import patch_psycopg
 
+    from .ami.actions import configured
     from .ami.listener import Listener
+
     config = current_app.config
-    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+    if not configured(config):
         click.echo("error: AMI_USERNAME and AMI_SECRET must be set", err=True)
         sys.exit(1)
     # Database calls then wait cooperatively, so the AMI socket is read while a batch is written.

@@ -4,7 +4,8 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from .ami.client import AmiClient, AmiError, AmiLoginError
+from .ami import actions
+from .ami.client import AmiError, AmiLoginError
 from .ext import db
 from .realtime import store
 from .realtime.mapping import RealtimeSettings
@@ -77,11 +78,10 @@ def _outbox(engine) -> Check:
 def _ami(app, engine) -> list[Check]:
     config = app.config
     where = f"{config['AMI_HOST']}:{config['AMI_PORT']}"
-    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+    if not actions.configured(config):
         return [(False, "AMI login", "AMI_USERNAME and AMI_SECRET are not set")]
-    ami = AmiClient(config["AMI_HOST"], config["AMI_PORT"], config["AMI_USERNAME"], config["AMI_SECRET"], events=False, timeout=5)
     try:
-        ami.open()
+        ami = actions.connect(config)
     except AmiLoginError as exc:
         return [(True, "AMI reachable", where), (False, "AMI login", str(exc))]
     except AmiError as exc:

@@ -19,7 +19,7 @@ from gevent.event import Event
 from ..live import hub
 from ..live import store as live_store
 from ..live.state import Changed, LiveState, apply_event, state_from_snapshot
-from . import outbox
+from . import actions, outbox
 from .client import AmiClient, AmiError, Backoff
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,10 @@ class Listener:
             conn.invalidate()
 
     def _listen(self, lock_conn) -> None:
-        config = self.app.config
         self._reset_connection_state()
-        self.client = AmiClient(
-            config["AMI_HOST"], config["AMI_PORT"], config["AMI_USERNAME"], config["AMI_SECRET"],
-            on_event=self._on_event, on_connect=self._on_connect, on_disconnect=self._on_disconnect,
-            trace=self.trace, ping_interval=self.ping_interval,
+        self.client = actions.client_for(
+            self.app.config, on_event=self._on_event, on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect, trace=self.trace, ping_interval=self.ping_interval,
         )
         workers = [
             gevent.spawn(self.client.run),
@@ -236,7 +234,7 @@ def start_in_background(app) -> Listener | None:
         gevent.spawn(hub.listen_forever, engine)
     if not app.config["PBX_AMI_LISTENER"]:
         return None
-    if not app.config.get("AMI_USERNAME") or not app.config.get("AMI_SECRET"):
+    if not actions.configured(app.config):
         log.warning("AMI listener not started: AMI_USERNAME and AMI_SECRET are not set")
         return None
     listener = Listener(app)

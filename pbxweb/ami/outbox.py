@@ -10,7 +10,7 @@ import threading
 import sqlalchemy as sa
 
 from ..models import AmiOutbox
-from .actions import connect
+from .actions import configured, connect
 from .client import AmiError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def drain(app) -> int:
     from ..ext import db
 
     config = app.config
-    if not config.get("AMI_USERNAME") or not config.get("AMI_SECRET"):
+    if not configured(config):
         return 0
     sent = 0
     with app.app_context():

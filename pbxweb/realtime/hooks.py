@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from ..models import AmiOutbox, Did, Extension, ExtensionGroup, GroupMember, Trunk, utcnow
+from ..models import AmiOutbox, Did, Extension, ExtensionGroup, GroupMember, Trunk
 from . import store
 from .followups import followup_actions
 from .mapping import RealtimeSettings
@@ -86,7 +86,7 @@ def _after_flush(session: Session, flush_context) -> None:
     changed = store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
     actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"])
     if actions:
-        conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f, "created_at": utcnow(), "attempts": 0} for a, f in actions])
+        conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f} for a, f in actions])
         session.info["ami_outbox"] = True
 
 
