@@ -128,14 +128,12 @@ def ami_status(session) -> dict:
     if row is None:
         return {"connected": False, "since": None, "asterisk_version": None, "last_error": "no listener has run yet",
                 "retry_in": None, "stale": True, "listener": None}
-    heartbeat = row.heartbeat_at
-    if heartbeat is not None and heartbeat.tzinfo is None:
-        heartbeat = heartbeat.replace(tzinfo=timezone.utc)
+    heartbeat = _utc(row.heartbeat_at)
     alive = heartbeat is not None and (now() - heartbeat).total_seconds() < HEARTBEAT_STALE_SECONDS
     connected = bool(row.connected and alive)
     return {
         "connected": connected,
-        "since": _iso(row.since),
+        "since": row.since and _utc(row.since).isoformat(),
         "asterisk_version": row.asterisk_version,
         "last_error": row.last_error if not connected else None,
         "retry_in": row.retry_in if not connected and alive else None,
@@ -144,12 +142,11 @@ def ami_status(session) -> dict:
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
 
 
 def visible_group_ids(session, user) -> set[int] | None:
@@ -197,7 +194,7 @@ def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:
     at = now()
     result = []
     for row in session.execute(query):
-        joined = row.joined_at if row.joined_at.tzinfo else row.joined_at.replace(tzinfo=timezone.utc)
+        joined = _utc(row.joined_at)
         result.append({
             "channel": row.channel,
             "uniqueid": row.uniqueid,
