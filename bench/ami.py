@@ -1,4 +1,4 @@
-"""AMI throughput: the recorded event mix (every capture in ../shared/asterisk/ami, repeated to >= 1,000,000
+"""AMI throughput: the recorded event mix (every capture in tests/fixtures/asterisk/ami, repeated to >= 1,000,000
 events) through our parser alone, through parser + reducer (in memory), and — the baseline, in the same
 run on the same bytes — through panoramisk's parser. Then the full path on PostgreSQL: a TCP stream from
 the test AMI server → the listener → state tables committed → visible to the read API.
@@ -24,9 +24,9 @@ import gevent
 from pbxweb.ami.protocol import Parser
 from pbxweb.live.state import LiveState, apply_event
 from tests.ami_server import split_messages
-from tests.conftest import SHARED
+from tests.conftest import ASTERISK_FACTS
 
-AMI_DIR = SHARED / "asterisk" / "ami"
+AMI_DIR = ASTERISK_FACTS / "ami"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 CHUNK = 65536
 

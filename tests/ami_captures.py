@@ -4,15 +4,15 @@ from functools import cache
 
 from pbxweb.ami.protocol import Parser
 
-from .conftest import SHARED
+from .conftest import ASTERISK_FACTS
 
-AMI_DIR = SHARED / "asterisk" / "ami"
+AMI_DIR = ASTERISK_FACTS / "ami"
 
 
 @cache
 def messages(capture: str, directory: str = "ami") -> tuple:
     parser = Parser()
-    return tuple(parser.feed((SHARED / "asterisk" / directory / capture).read_bytes()))
+    return tuple(parser.feed((ASTERISK_FACTS / directory / capture).read_bytes()))
 
 
 def events(capture: str) -> list:

@@ -1,4 +1,4 @@
-"""A test AMI server on 127.0.0.1 that answers with what a real Asterisk 22 sent (../shared/asterisk/ami/).
+"""A test AMI server on 127.0.0.1 that answers with what a real Asterisk 22 sent (tests/fixtures/asterisk/ami/).
 
 Responses are taken from the captures: every message of a capture that carries an ActionID the capture's
 client sent is filed under that action's name, and replayed with the asking client's ActionID. Login answers

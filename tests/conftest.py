@@ -16,7 +16,8 @@ from pbxweb.realtime.schema import TABLES
 
 from .pgcluster import Cluster
 
-SHARED = Path(os.environ.get("PBX_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+# Asterisk 22.10.1 as captured (schema CSVs, AMI transcripts): the repository carries its own copy.
+ASTERISK_FACTS = Path(__file__).resolve().parent / "fixtures" / "asterisk"
 
 
 def until(predicate, timeout: float = 8.0) -> bool:
@@ -194,6 +195,6 @@ def ami_server():
     """A test AMI server replaying the real Asterisk captures, on 127.0.0.1 and a random port."""
     from .ami_server import AmiTestServer
 
-    server = AmiTestServer(SHARED / "asterisk" / "ami")
+    server = AmiTestServer(ASTERISK_FACTS / "ami")
     yield server
     server.stop()

@@ -7,9 +7,9 @@ import pytest
 
 from pbxweb.ami.protocol import Parser, UnsafeField, encode_action
 
-from .conftest import SHARED
+from .conftest import ASTERISK_FACTS
 
-CAPTURES = sorted((SHARED / "asterisk").glob("ami*/*.ami"))
+CAPTURES = sorted(ASTERISK_FACTS.glob("ami*/*.ami"))
 
 
 def parse_in_chunks(data: bytes, sizes) -> tuple[str, list]:
@@ -60,7 +60,7 @@ def test_repeated_keys_are_all_kept():
 
 
 def test_command_output_lines_are_kept_in_order():
-    capture = (SHARED / "asterisk" / "ami" / "actions.ami").read_bytes()
+    capture = (ASTERISK_FACTS / "ami" / "actions.ami").read_bytes()
     _, messages = parse_in_chunks(capture, [len(capture)])
     version = next(m for m in messages if m.action_id == "command-17")
     assert any("Asterisk 22.10.1" in line for line in version.getall("Output"))

@@ -9,9 +9,9 @@ from flask_migrate import upgrade
 from pbxweb import create_app
 from pbxweb.realtime.schema import SCHEMA_DIR, TABLE_NAMES, TABLES
 
-from .conftest import SHARED, app_config
+from .conftest import ASTERISK_FACTS, app_config
 
-CAPTURED = SHARED / "asterisk"
+CAPTURED = ASTERISK_FACTS
 
 
 def read_csv(path):
