@@ -16,7 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from . import api, cli
+    from . import cli, errors, service_base
     from .ext import csrf, db, migrate
     from .realtime import hooks
 
@@ -24,7 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     hooks.init_app(app)
-    api.init_app(app)
+    errors.init_app(app)
+    service_base.init_app(app)
     cli.init_app(app)
 
     from .auth.views import bp as auth_bp

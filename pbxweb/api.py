@@ -1,24 +1,18 @@
-"""What every JSON API blueprint shares: bearer-token auth, the JSON body, and error bodies.
+"""What every JSON API blueprint shares: bearer-token auth and the JSON body (error bodies: pbxweb/errors).
 
 Each area's ``api.py`` holds its own routes over its ``service.py``. The API is exempt from CSRF because it
 authenticates with a bearer token, never with the browser's cookie.
 """
 
-from flask import Blueprint, abort, g, jsonify, request
+from flask import Blueprint, abort, g, request
 
 from .auth.service import user_for_token
-from .ext import csrf, db
-from .validation import ServiceError, ValidationError
+from .errors import error_response, parse_json
+from .ext import csrf
+from .validation import ValidationError
 
 READ_ROLES = ("admin", "manager")
 WRITE_ROLES = ("admin",)
-
-
-def _json_error(status: int, message: str, **headers):
-    response = jsonify(error=message)
-    response.status_code = status
-    response.headers.update(headers)
-    return response
 
 
 def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES, write_roles=WRITE_ROLES) -> Blueprint:
@@ -31,35 +25,29 @@ def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES, write_roles
         token = token.strip()
         user = user_for_token(token) if scheme.lower() == "bearer" and token else None
         if user is None:
-            abort(_json_error(401, "a valid bearer token is required", **{"WWW-Authenticate": 'Bearer realm="mini-pbx"'}))
+            abort(error_response(401, {"_": "a valid bearer token is required"}, **{"WWW-Authenticate": 'Bearer realm="mini-pbx"'}))
         g.api_user = user
         allowed = read_roles if request.method in ("GET", "HEAD") else write_roles
         if user.role not in allowed:
-            abort(_json_error(403, f"the {user.role} role may not do this"))
+            abort(error_response(403, {"_": f"the {user.role} role may not do this"}))
 
-    bp.register_error_handler(ServiceError, _service_error)
     return bp
 
 
-def _service_error(error: ServiceError):
-    db.session.rollback()
-    return jsonify(errors=error.errors), error.status
-
-
-def json_body() -> dict:
-    data = request.get_json(silent=True)
+def json_body(allowed: set[str] | None = None, *, empty_ok: bool = False) -> dict:
+    """The request's JSON object. `allowed`: the only keys it may have (others are named in a 400);
+    `empty_ok`: no body at all reads as {}."""
+    raw = request.get_data(cache=True)
+    # A form body has been parsed (and its bytes consumed) by the time a view runs: it is not "no body".
+    if empty_ok and not raw.strip() and not request.form and not request.files:
+        return {}
+    if request.mimetype != "application/json":
+        raise ValidationError({"_": "send a JSON object with Content-Type: application/json"})
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ValidationError({"_": "the request body must be a JSON object"})
+    if allowed is not None:
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValidationError({field: "is not a field here" for field in unknown})
     return data
-
-
-def init_app(app) -> None:
-    """JSON bodies for the API's HTTP errors (an unknown route, a wrong method) instead of HTML pages."""
-
-    def http_error(error):
-        if request.path.startswith("/api/"):
-            return _json_error(error.code, error.description)
-        return error
-
-    app.register_error_handler(404, http_error)
-    app.register_error_handler(405, http_error)

@@ -8,6 +8,7 @@ setting instead.
 import ipaddress
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,6 +33,16 @@ FILES = {
 }
 # Characters that end or comment out a value in Asterisk's and unixODBC's config files.
 UNSAFE_IN_CONFIG = re.compile(r"[;\r\n\x00]")
+
+
+SECTION = re.compile(r"^\[([^\]]+)\]", re.MULTILINE)
+
+
+@cache
+def pjsip_sections() -> frozenset[str]:
+    """The sections the shipped pjsip.conf defines (`global`, `anonymous`, the transports): an object in the
+    database with one of these ids would shadow or be shadowed by it."""
+    return frozenset(SECTION.findall((TEMPLATE_DIR / "pjsip.conf").read_text()))
 
 
 class ConfigError(Exception):

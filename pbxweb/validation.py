@@ -55,7 +55,19 @@ class Errors(dict):
             raise ValidationError(dict(self))
 
 
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Characters a person cannot see or that turn text around: control characters (C0, DEL, C1 such as U+0085),
+# format characters (U+200B-U+200F, U+202A-U+202E, U+2066-U+206F, U+FEFF, …), line and paragraph separators
+# and lone surrogates: Unicode categories Cc, Cf, Zl, Zp and Cs (a test holds this class against unicodedata).
+INVISIBLE = (
+    "\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+INVISIBLE_CHARS = re.compile(f"[{INVISIBLE}]")
+# Asterisk decodes `^XX` after splitting a realtime value on `;`: `a^3Bb` would be read back as `a;b`.
+HEX_ESCAPE = re.compile(r"\^[0-9A-Fa-f]{2}")
+# One scan for the three: what the realtime writer checks on every value it writes.
+ASTERISK_UNSAFE = re.compile(f"[;{INVISIBLE}]|\\^[0-9A-Fa-f]{{2}}")
 KNOWN_CODECS = frozenset(
     "ulaw alaw g722 g729 g726 g726aal2 gsm ilbc speex speex16 speex32 lpc10 adpcm opus silk8 silk12 silk16 "
     "silk24 slin slin16 codec2 g719 siren7 siren14 h261 h263 h263p h264 h265 mpeg4 vp8 vp9 t140 t140red".split()
@@ -67,11 +79,14 @@ CONTEXT = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 def asterisk_safe(value: str) -> str | None:
     """Why a value may not reach a realtime table, or None. Asterisk splits every value it reads over ODBC
-    on `;`, and a control character ends a config line."""
+    on `;` and then decodes `^XX`; a control character ends a config line; an invisible or direction-changing
+    character makes a caller ID or a password read differently from how it looks."""
     if ";" in value:
         return "must not contain ';' (Asterisk splits values on it)"
-    if CONTROL_CHARS.search(value):
-        return "must not contain control characters or line breaks"
+    if HEX_ESCAPE.search(value):
+        return "must not contain '^' followed by two hex digits (Asterisk reads it as an escaped character)"
+    if INVISIBLE_CHARS.search(value):
+        return "must not contain control characters, line breaks or invisible characters"
     return None
 
 
@@ -89,15 +104,15 @@ def text(errors: Errors, field: str, value, *, required=True, max_length: int) -
     return value
 
 
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
+
+
 def integer(errors: Errors, field: str, value, *, minimum: int, maximum: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        errors.check(field, False, "must be a whole number")
+    # int() would also take "1_0", " 5 " and Arabic-Indic digits: only plain ASCII digits are a number here.
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and WHOLE_NUMBER.fullmatch(value))):
+        errors.check(field, False, "must be a whole number (digits 0-9)")
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        errors.check(field, False, "must be a whole number")
-        return None
+    number = int(value)
     if errors.check(field, minimum <= number <= maximum, f"must be between {minimum} and {maximum}"):
         return number
     return None
@@ -146,18 +161,36 @@ def codecs(errors: Errors, field: str, value) -> str | None:
     return None
 
 
-def host(errors: Errors, field: str, value) -> str | None:
-    if not errors.check(field, isinstance(value, str) and value.strip() != "", "is required"):
+def _ip(value: str):
+    """An IP address or network as Python reads it, but never with an IPv6 zone id (`fe80::1%eth0`): the zone
+    is free text that would reach Asterisk unchecked, and means nothing off this host."""
+    if "%" in value:
+        raise ValueError("zone id")
+    return value
+
+
+def host(errors: Errors, field: str, value, *, max_length: int = 253) -> str | None:
+    value = text(errors, field, value, max_length=max_length)
+    if value is None:
         return None
-    value = value.strip()
     try:
-        ipaddress.ip_address(value)
-        return value
+        address = ipaddress.ip_address(_ip(value))
     except ValueError:
-        pass
-    if errors.check(field, HOSTNAME.fullmatch(value) is not None, "must be a hostname or an IP address"):
+        address = None
+    if address is not None:
+        usable = not (address.is_unspecified or address.is_multicast)
+        errors.check(field, usable, "must be an address a SIP server can have (not 0.0.0.0, :: or multicast)")
+        return str(address) if usable else None
+    # A name whose last label is all digits is a mistyped IPv4 address (300.1.1.1, 1.2.3), not a hostname.
+    ok = HOSTNAME.fullmatch(value) is not None and not value.rsplit(".", 1)[-1].isdigit()
+    if errors.check(field, ok, "must be a hostname or an IP address"):
         return value.lower()
     return None
+
+
+# The widest range a trunk may claim: identify-by-IP makes every request from the range this trunk's, phones
+# included (they could no longer register), so 0.0.0.0/0 or a /4 is a mistake, not a provider.
+MIN_PREFIX = {4: 8, 6: 32}
 
 
 def ip_networks(errors: Errors, field: str, value) -> str:
@@ -169,19 +202,27 @@ def ip_networks(errors: Errors, field: str, value) -> str:
     for item in (i.strip() for i in items):
         if not item:
             continue
+        problem = asterisk_safe(item)
+        if not errors.check(field, problem is None, f"{item!r} {problem}"):
+            return ""
         try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
+            network = ipaddress.ip_network(_ip(item), strict=False)
         except ValueError:
             errors.check(field, False, f"{item!r} is not an IP address or CIDR range")
             return ""
+        widest = MIN_PREFIX[network.version]
+        if not errors.check(field, network.prefixlen >= widest, f"{item!r} is too wide: at most /{widest} (it would capture every phone's requests)"):
+            return ""
+        if not errors.check(field, str(network) not in networks, f"{item!r} is listed twice"):
+            return ""
+        networks.append(str(network))
     return ",".join(networks)
 
 
 def email(errors: Errors, field: str, value) -> str | None:
-    if value in (None, ""):
-        return None
-    if errors.check(field, isinstance(value, str) and EMAIL.fullmatch(value.strip()) is not None, "is not a valid e-mail address"):
-        return value.strip()
+    value = text(errors, field, value, required=False, max_length=254)
+    if value is not None and errors.check(field, EMAIL.fullmatch(value) is not None, "is not a valid e-mail address"):
+        return value
     return None
 
 

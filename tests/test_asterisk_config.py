@@ -105,7 +105,7 @@ def test_every_func_odbc_query_runs_on_our_schema(conf, db):
 
 def test_did_destination_routes_and_resists_injection(conf, db, api):
     group = api.post("/api/groups", json={"name": "Sales"}).get_json()
-    api.post("/api/dids", json={"number": "5550100", "destination_type": "group", "destination_id": group["id"]})
+    api.post("/api/dids", json={"number": "5550100", "destination_type": "group", "destination": group["id"]})
     with db.engine.connect() as conn:
         lookup = lambda n: conn.execute(sa.text(sql_of(conf, "DID_DESTINATION", n))).scalar()
         assert lookup("5550100") == f"group:{group['id']}"

@@ -17,7 +17,7 @@ def group_id(api):
 
 
 def test_a_did_to_a_group_reaches_the_dialplan_table(api, rows, group_id):
-    response = api.post("/api/dids", json={"number": "0612345678", "destination_type": "group", "destination_id": group_id})
+    response = api.post("/api/dids", json={"number": "0612345678", "destination_type": "group", "destination": group_id})
     assert response.status_code == 201
     assert rows("dids") == [
         {"number": "0612345678", "destination_type": "group", "destination": str(group_id), "is_active": True}
@@ -25,7 +25,7 @@ def test_a_did_to_a_group_reaches_the_dialplan_table(api, rows, group_id):
 
 
 def test_a_did_to_an_extension_follows_the_extensions_number(api, rows, ext_id):
-    api.post("/api/dids", json={"number": "0612345678", "destination_type": "extension", "destination_id": ext_id})
+    api.post("/api/dids", json={"number": "0612345678", "destination_type": "extension", "destination": "1001"})
     assert rows("dids")[0]["destination"] == "1001"
     api.patch("/api/extensions/1001", json={"number": "2001"})
     assert rows("dids")[0]["destination"] == "2001"
@@ -34,7 +34,7 @@ def test_a_did_to_an_extension_follows_the_extensions_number(api, rows, ext_id):
 
 
 def test_a_destination_with_dids_cannot_be_deleted(api, rows, ext_id):
-    api.post("/api/dids", json={"number": "0612345678", "destination_type": "extension", "destination_id": ext_id})
+    api.post("/api/dids", json={"number": "0612345678", "destination_type": "extension", "destination": "1001"})
     assert api.delete("/api/extensions/1001").status_code == 409
     assert len(rows("ps_endpoints")) == 1
 
@@ -42,18 +42,18 @@ def test_a_destination_with_dids_cannot_be_deleted(api, rows, ext_id):
 @pytest.mark.parametrize(
     "fields,field",
     [({"number": "06-1234"}, "number"), ({"number": "+31612345678"}, "number"),
-     ({"destination_type": "voicemail"}, "destination_type"), ({"destination_id": 999}, "destination_id")],
+     ({"destination_type": "voicemail"}, "destination_type"), ({"destination": 999}, "destination")],
 )
 def test_bad_did_input_is_refused_and_writes_nothing(api, realtime_counts, group_id, fields, field):
     before = realtime_counts()
-    body = {"number": "0612345678", "destination_type": "group", "destination_id": group_id, **fields}
+    body = {"number": "0612345678", "destination_type": "group", "destination": group_id, **fields}
     response = api.post("/api/dids", json=body)
     assert response.status_code == 400 and field in response.get_json()["errors"]
     assert realtime_counts() == before
 
 
 def test_a_duplicate_did_is_a_conflict(api, group_id):
-    body = {"number": "0612345678", "destination_type": "group", "destination_id": group_id}
+    body = {"number": "0612345678", "destination_type": "group", "destination": group_id}
     api.post("/api/dids", json=body)
     assert api.post("/api/dids", json=body).status_code == 409
 

@@ -50,7 +50,7 @@ def populated(api):
         api.post("/api/extensions", json={"number": str(n), "name": f"User {n}"})
     group = api.post("/api/groups", json={"name": "Sales"}).get_json()
     api.put(f"/api/groups/{group['id']}/members", json={"members": [{"number": "1001"}, {"number": "1002"}]})
-    api.post("/api/dids", json={"number": "0612345678", "destination_type": "group", "destination_id": group["id"]})
+    api.post("/api/dids", json={"number": "0612345678", "destination_type": "group", "destination": group["id"]})
     api.post("/api/trunks", json={"name": "provider", "host": "192.0.2.1", "username": "u1", "password": "Secret-pass-1", "register": True})
 
 

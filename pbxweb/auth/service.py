@@ -9,7 +9,7 @@ from .. import validation as v
 from ..ext import db
 from ..extensions.service import get_extension
 from ..models import ROLES, ApiToken, User
-from ..service_base import commit_or_conflict
+from ..service_base import commit
 
 MIN_USER_PASSWORD = 12
 
@@ -32,7 +32,7 @@ def create_user(username: str, role: str, password: str | None = None, extension
         user.extension = get_extension(extension_number)
     user.set_password(password)
     db.session.add(user)
-    commit_or_conflict("username", f"user {username} already exists")
+    commit("username", f"user {username} already exists")
     return user, password
 
 
@@ -52,7 +52,7 @@ def create_token(username: str) -> str:
     user = get_user(username)
     token = "pbx_" + secrets.token_urlsafe(32)
     db.session.add(ApiToken(user=user, token_hash=hash_token(token)))
-    db.session.commit()
+    commit()
     return token
 
 

@@ -1,6 +1,4 @@
-from ..ami.outbox import pending_note
 from ..api import api_blueprint, json_body
-from ..ext import db
 from . import service
 
 dids_bp = api_blueprint("dids_api", "/api/dids")
@@ -14,7 +12,7 @@ def list_dids():
 
 @dids_bp.post("")
 def create_did():
-    return service.did_to_dict(service.create_did(json_body())), 201
+    return service.create_did(json_body()), 201
 
 
 @dids_bp.get("/<int:did_id>")
@@ -24,7 +22,7 @@ def get_did(did_id):
 
 @dids_bp.patch("/<int:did_id>")
 def update_did(did_id):
-    return service.did_to_dict(service.update_did(did_id, json_body()))
+    return service.update_did(did_id, json_body())
 
 
 @dids_bp.delete("/<int:did_id>")
@@ -38,14 +36,9 @@ def list_trunks():
     return {"trunks": [service.trunk_to_dict(t) for t in service.list_trunks()]}
 
 
-def _with_asterisk_note(body: dict) -> dict:
-    note = pending_note(db.session)
-    return {**body, "asterisk": note} if note else body
-
-
 @trunks_bp.post("")
 def create_trunk():
-    return _with_asterisk_note(service.trunk_to_dict(service.create_trunk(json_body()))), 201
+    return service.create_trunk(json_body()), 201
 
 
 @trunks_bp.get("/<int:trunk_id>")
@@ -55,7 +48,7 @@ def get_trunk(trunk_id):
 
 @trunks_bp.patch("/<int:trunk_id>")
 def update_trunk(trunk_id):
-    return _with_asterisk_note(service.trunk_to_dict(service.update_trunk(trunk_id, json_body())))
+    return service.update_trunk(trunk_id, json_body())
 
 
 @trunks_bp.delete("/<int:trunk_id>")

@@ -6,19 +6,24 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import validation as v
+from ..ami.outbox import pending_note
+from ..asterisk_config import pjsip_sections
 from ..ext import db
 from ..models import DESTINATION_TYPES, Did, Extension, ExtensionGroup, Trunk
 from ..realtime import store
 from ..realtime.mapping import match_list
-from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
+from ..realtime.schema import TABLES
+from ..service_base import commit, ensure_unique, get_or_not_found
 
-DID_FIELDS = {"number", "destination_type", "destination_id", "description", "is_active"}
+DID_FIELDS = {"number", "destination_type", "destination", "description", "is_active"}
 TRUNK_FIELDS = {"name", "host", "port", "username", "password", "transport", "register", "match", "context", "codecs", "is_active"}
 # The transports asterisk/pjsip.conf defines for trunks.
 TRANSPORTS = ("transport-udp", "transport-tcp")
 # Trunk names become PJSIP object ids: they must never look like an extension number.
 TRUNK_NAME = re.compile(r"[a-z][a-z0-9_-]{1,39}")
 SIP_USER = re.compile(r"[A-Za-z0-9._+-]{1,40}")
+# The longest host whose URIs (`sip:<user>@[<host>]:<port>`) still fit Asterisk's 255-character columns.
+HOST_MAX = TABLES["ps_registrations"].c.client_uri.type.length - len("sip:@[]:65535") - 40
 
 
 def _unknown(errors: v.Errors, data: dict, fields: set, what: str) -> None:
@@ -33,13 +38,22 @@ def _for_create(data: dict, defaults: dict) -> dict:
 # --- DIDs ---------------------------------------------------------------------------------------------
 
 
-def _destination(errors: v.Errors, destination_type, destination_id):
-    kind = v.choice(errors, "destination_type", destination_type, DESTINATION_TYPES)
-    dest_id = v.integer(errors, "destination_id", destination_id, minimum=1, maximum=2**31 - 1)
-    if kind is None or dest_id is None:
-        return
-    model = Extension if kind == "extension" else ExtensionGroup
-    errors.check("destination_id", db.session.get(model, dest_id) is not None, f"{kind} {dest_id} does not exist")
+def _lock_destination(errors: v.Errors, kind, destination):
+    """The extension (by number) or group (by id) a DID rings, share-locked so it cannot be deleted while
+    the DID is saved (its delete refuses while a DID routes to it). Returns its id."""
+    if kind == "extension":
+        if not errors.check("destination", isinstance(destination, str) and destination.isascii() and destination.isdigit(),
+                            "must be the extension's number"):
+            return None
+        model, by, shown = Extension, Extension.number == destination, f"extension {destination}"
+    else:
+        group_id = v.integer(errors, "destination", destination, minimum=1, maximum=2**31 - 1)
+        if group_id is None:
+            return None
+        model, by, shown = ExtensionGroup, ExtensionGroup.id == group_id, f"group {group_id}"
+    found = db.session.scalar(sa.select(model.id).where(by).with_for_update(read=True))
+    errors.check("destination", found is not None, f"{shown} does not exist")
+    return found
 
 
 def _validate_did(data: dict, did: Did | None) -> dict:
@@ -48,12 +62,12 @@ def _validate_did(data: dict, did: Did | None) -> dict:
     clean = {}
     if "number" in data:
         clean["number"] = v.digits(errors, "number", data["number"], min_length=2, max_length=32)
-    if "destination_type" in data or "destination_id" in data:
-        clean["destination_type"] = data.get("destination_type", did.destination_type if did else None)
-        clean["destination_id"] = data.get("destination_id", did.destination_id if did else None)
-        _destination(errors, clean["destination_type"], clean["destination_id"])
-        if "destination_id" not in errors:
-            clean["destination_id"] = int(clean["destination_id"])
+    if "destination_type" in data or "destination" in data:
+        kind = v.choice(errors, "destination_type", data.get("destination_type", did.destination_type if did else None), DESTINATION_TYPES)
+        errors.check("destination", "destination" in data, "is required with destination_type")
+        if kind is not None and "destination" in data:
+            clean["destination_type"] = kind
+            clean["destination_id"] = _lock_destination(errors, kind, data["destination"])
     if "description" in data:
         clean["description"] = v.text(errors, "description", data["description"], required=False, max_length=200) or ""
     if "is_active" in data:
@@ -66,34 +80,41 @@ def list_dids() -> list[Did]:
     return list(db.session.scalars(sa.select(Did).order_by(Did.number)))
 
 
-def get_did(did_id: int) -> Did:
-    return get_or_not_found(Did, f"DID {did_id}", id=did_id)
+def get_did(did_id: int, *, lock: bool = False) -> Did:
+    return get_or_not_found(Did, f"DID {did_id}", id=did_id, lock=lock)
 
 
-def create_did(data: dict) -> Did:
-    data = _for_create(data, {"number": None, "destination_type": None, "destination_id": None, "is_active": True})
+def create_did(data: dict) -> dict:
+    data = _for_create(data, {"number": None, "destination_type": None, "destination": None, "is_active": True})
     clean = _validate_did(data, None)
     ensure_unique(Did, "number", clean["number"], f"DID {clean['number']} already exists")
     did = Did(**clean)
     db.session.add(did)
-    commit_or_conflict("number", f"DID {clean['number']} already exists")
-    return did
+    return commit("number", f"DID {clean['number']} already exists", answer=lambda: did_to_dict(did))
 
 
-def update_did(did_id: int, data: dict) -> Did:
+def update_did(did_id: int, data: dict) -> dict:
     did = get_did(did_id)
+    # Extensions and groups are locked before the DID, as every writer orders them.
     clean = _validate_did(data, did)
+    did = get_did(did_id, lock=True)
     if "number" in clean:
         ensure_unique(Did, "number", clean["number"], f"DID {clean['number']} already exists", did)
     for field, value in clean.items():
         setattr(did, field, value)
-    commit_or_conflict("number", "DID already exists")
-    return did
+    return commit("number", "DID already exists", answer=lambda: did_to_dict(did))
 
 
 def delete_did(did_id: int) -> None:
-    db.session.delete(get_did(did_id))
-    db.session.commit()
+    db.session.delete(get_did(did_id, lock=True))
+    commit()
+
+
+def _destination_shown(did: Did):
+    """What the API names a destination by: an extension's number, a group's id."""
+    if did.destination_type == "extension":
+        return db.session.scalar(sa.select(Extension.number).where(Extension.id == did.destination_id))
+    return did.destination_id
 
 
 def did_to_dict(did: Did) -> dict:
@@ -101,7 +122,7 @@ def did_to_dict(did: Did) -> dict:
         "id": did.id,
         "number": did.number,
         "destination_type": did.destination_type,
-        "destination_id": did.destination_id,
+        "destination": _destination_shown(did),
         "description": did.description,
         "is_active": did.is_active,
     }
@@ -117,10 +138,11 @@ def _validate_trunk(data: dict, trunk: Trunk | None) -> dict:
     if "name" in data:
         name = data["name"]
         if errors.check("name", isinstance(name, str) and TRUNK_NAME.fullmatch(name) is not None,
-                        "must be 2-40 lower-case letters, digits, '-' or '_', starting with a letter"):
+                        "must be 2-40 lower-case letters, digits, '-' or '_', starting with a letter") and \
+                errors.check("name", name not in pjsip_sections(), f"{name!r} is a section of pjsip.conf: choose another name"):
             clean["name"] = name
     if "host" in data:
-        clean["host"] = v.host(errors, "host", data["host"])
+        clean["host"] = v.host(errors, "host", data["host"], max_length=HOST_MAX)
     if "port" in data:
         clean["port"] = v.integer(errors, "port", data["port"], minimum=1, maximum=65535)
     if "username" in data:
@@ -140,7 +162,6 @@ def _validate_trunk(data: dict, trunk: Trunk | None) -> dict:
         clean["register"] = v.boolean(errors, "register", data["register"])
     if "match" in data:
         clean["match"] = v.ip_networks(errors, "match", data["match"] or "")
-        errors.check("match", all(len(m) <= 80 for m in clean["match"].split(",")), "entries must be at most 80 characters")
     if "context" in data:
         clean["context"] = v.context(errors, "context", data["context"])
     if "codecs" in data:
@@ -163,8 +184,8 @@ def list_trunks() -> list[Trunk]:
     return list(db.session.scalars(sa.select(Trunk).order_by(Trunk.name)))
 
 
-def get_trunk(trunk_id: int) -> Trunk:
-    return get_or_not_found(Trunk, f"trunk {trunk_id}", id=trunk_id)
+def get_trunk(trunk_id: int, *, lock: bool = False) -> Trunk:
+    return get_or_not_found(Trunk, f"trunk {trunk_id}", id=trunk_id, lock=lock)
 
 
 def _check_trunk_name_free(name: str, current: Trunk | None = None) -> None:
@@ -173,7 +194,7 @@ def _check_trunk_name_free(name: str, current: Trunk | None = None) -> None:
         raise v.Conflict({"name": f"Asterisk already has an endpoint {name} that Mini-PBX does not manage"})
 
 
-def create_trunk(data: dict) -> Trunk:
+def create_trunk(data: dict) -> dict:
     defaults = {
         "name": None, "host": None, "port": 5060, "transport": "transport-udp", "register": False,
         "match": "", "context": "from-external", "codecs": current_app.config["PBX_DEFAULT_CODECS"], "is_active": True,
@@ -182,24 +203,28 @@ def create_trunk(data: dict) -> Trunk:
     _check_trunk_name_free(clean["name"])
     trunk = Trunk(**clean)
     db.session.add(trunk)
-    commit_or_conflict("name", f"trunk {clean['name']} already exists")
-    return trunk
+    return commit("name", f"trunk {clean['name']} already exists", answer=lambda: trunk_answer(trunk))
 
 
-def update_trunk(trunk_id: int, data: dict) -> Trunk:
-    trunk = get_trunk(trunk_id)
+def update_trunk(trunk_id: int, data: dict) -> dict:
+    trunk = get_trunk(trunk_id, lock=True)
     clean = _validate_trunk(data, trunk)
     if "name" in clean:
         _check_trunk_name_free(clean["name"], trunk)
     for field, value in clean.items():
         setattr(trunk, field, value)
-    commit_or_conflict("name", "trunk name already exists")
-    return trunk
+    return commit("name", "trunk name already exists", answer=lambda: trunk_answer(trunk))
 
 
 def delete_trunk(trunk_id: int) -> None:
-    db.session.delete(get_trunk(trunk_id))
-    db.session.commit()
+    db.session.delete(get_trunk(trunk_id, lock=True))
+    commit()
+
+
+def trunk_answer(trunk: Trunk) -> dict:
+    """A saved trunk, and what Asterisk still has to apply when AMI is down (its registration)."""
+    note = pending_note(db.session)
+    return {**trunk_to_dict(trunk), "asterisk": note} if note else trunk_to_dict(trunk)
 
 
 def trunk_to_dict(trunk: Trunk) -> dict:

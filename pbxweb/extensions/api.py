@@ -35,6 +35,7 @@ def delete_extension(number):
 
 @bp.post("/<number>/password")
 def regenerate_password(number):
-    body = request.get_json(silent=True) or {}
-    extension, password = service.set_password(number, body.get("password") if isinstance(body, dict) else None)
+    # Only no body or {} generates a password: anything else that is not {"password": …} is a mistake.
+    body = json_body({"password"}, empty_ok=True)
+    extension, password = service.set_password(number, body.get("password"))
     return {**service.to_dict(extension), "password": password}

@@ -7,10 +7,10 @@ from flask import current_app
 
 from .. import validation as v
 from ..ext import db
-from ..models import Did, Extension
+from ..models import Did, Extension, ExtensionGroup, GroupMember
 from ..realtime import store
 from ..realtime.mapping import callerid
-from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
+from ..service_base import commit, ensure_unique, get_or_not_found, lock_rows
 
 FIELDS = {"number", "name", "email", "password", "context", "codecs", "voicemail", "max_contacts", "is_active"}
 # Characters that break the `"Name" <number>` callerid string or a SIP header.
@@ -59,8 +59,17 @@ def list_extensions(q: str | None = None) -> list[Extension]:
     return list(db.session.scalars(query))
 
 
-def get_extension(number: str) -> Extension:
-    return get_or_not_found(Extension, f"extension {number}", number=number)
+def get_extension(number: str, *, lock: bool = False) -> Extension:
+    return get_or_not_found(Extension, f"extension {number}", number=number, lock=lock)
+
+
+def lock_extension(number: str) -> Extension:
+    """The extension and then the groups it rings in (their queue rows are rewritten too), locked in the
+    one order every writer uses."""
+    extension = get_extension(number, lock=True)
+    group_ids = db.session.scalars(sa.select(GroupMember.group_id).where(GroupMember.extension_id == extension.id))
+    lock_rows(ExtensionGroup, group_ids)
+    return extension
 
 
 def _check_number_free(number: str, current: Extension | None = None) -> None:
@@ -100,12 +109,12 @@ def create_extension(data: dict) -> tuple[Extension, str]:
         is_active=is_active,
     )
     db.session.add(extension)
-    commit_or_conflict("number", f"extension {number} already exists")
+    commit("number", f"extension {number} already exists")
     return extension, password
 
 
 def update_extension(number: str, data: dict) -> Extension:
-    extension = get_extension(number)
+    extension = lock_extension(number)
     errors = v.Errors()
     _unknown_fields(errors, data)
     errors.check("password", "password" not in data, "use the password endpoint to change it")
@@ -132,12 +141,12 @@ def update_extension(number: str, data: dict) -> Extension:
         _check_number_free(new_number, extension)
     for field, value in changes.items():
         setattr(extension, field, value)
-    commit_or_conflict("number", f"extension {new_number} already exists")
+    commit("number", f"extension {new_number} already exists")
     return extension
 
 
 def set_password(number: str, password: str | None = None) -> tuple[Extension, str]:
-    extension = get_extension(number)
+    extension = get_extension(number, lock=True)
     if password is None:
         password = v.generate_password()
     else:
@@ -145,19 +154,19 @@ def set_password(number: str, password: str | None = None) -> tuple[Extension, s
         password = v.sip_password(errors, "password", password, avoid=(extension.number, extension.name))
         errors.raise_if_any()
     extension.sip_password = password
-    db.session.commit()
+    commit()
     return extension, password
 
 
 def delete_extension(number: str) -> None:
-    extension = get_extension(number)
+    extension = lock_extension(number)
     dids = db.session.scalars(
         sa.select(Did.number).where(Did.destination_type == "extension", Did.destination_id == extension.id)
     ).all()
     if dids:
         raise v.Conflict({"number": f"DIDs route to this extension: {', '.join(dids)}"})
     db.session.delete(extension)
-    db.session.commit()
+    commit()
 
 
 def to_dict(extension: Extension) -> dict:

@@ -11,7 +11,7 @@ def list_groups():
 
 @bp.post("")
 def create_group():
-    return service.to_dict(service.create_group(json_body())), 201
+    return service.create_group(json_body()), 201
 
 
 @bp.get("/<int:group_id>")
@@ -21,13 +21,13 @@ def get_group(group_id):
 
 @bp.patch("/<int:group_id>")
 def update_group(group_id):
-    return service.to_dict(service.update_group(group_id, json_body()))
+    return service.update_group(group_id, json_body())
 
 
 @bp.put("/<int:group_id>/members")
 def replace_members(group_id):
-    body = json_body()
-    return service.to_dict(service.replace_members(group_id, body.get("members")))
+    body = json_body({"members"})
+    return service.replace_members(group_id, body.get("members"))
 
 
 @bp.delete("/<int:group_id>")

@@ -5,16 +5,15 @@ import sqlalchemy as sa
 from .. import validation as v
 from ..ext import db
 from ..models import RING_STRATEGIES, Did, Extension, ExtensionGroup, GroupMember
-from ..service_base import commit_or_conflict, ensure_unique, get_or_not_found
+from ..service_base import commit, ensure_unique, get_or_not_found
 
 FIELDS = {"name", "ring_strategy", "ring_timeout", "musicclass", "max_wait", "is_active"}
 
 
-def _validate(data: dict, group: ExtensionGroup | None) -> dict:
+def _validate(data: dict, creating: bool) -> dict:
     errors = v.Errors()
     for field in sorted(set(data) - FIELDS - {"members"}):
         errors.check(field, False, "is not a field of a group")
-    creating = group is None
     defaults = {"ring_strategy": "ringall", "ring_timeout": 20, "musicclass": "default", "max_wait": 300, "is_active": True}
     values = {}
     for field in FIELDS:
@@ -47,6 +46,16 @@ def _validate(data: dict, group: ExtensionGroup | None) -> dict:
     return clean
 
 
+def _lock_extensions(numbers: list[str]) -> dict[str, Extension]:
+    """The named extensions, share-locked in id order (before any group: the order every writer uses), so
+    none is renamed or deleted while it is being made a member."""
+    query = (
+        sa.select(Extension).where(Extension.number.in_(numbers)).order_by(Extension.id)
+        .with_for_update(read=True).execution_options(populate_existing=True)
+    )
+    return {e.number: e for e in db.session.scalars(query)}
+
+
 def _validate_members(errors: v.Errors, items) -> list[tuple[Extension, int, bool]]:
     """Every member must name an existing extension; checked in full before anything is written."""
     if not errors.check("members", isinstance(items, list), "must be a list"):
@@ -54,7 +63,7 @@ def _validate_members(errors: v.Errors, items) -> list[tuple[Extension, int, boo
     result = []
     seen = set()
     numbers = [i.get("number") for i in items if isinstance(i, dict)]
-    by_number = {e.number: e for e in db.session.scalars(sa.select(Extension).where(Extension.number.in_([n for n in numbers if isinstance(n, str)])))}
+    by_number = _lock_extensions([n for n in numbers if isinstance(n, str)])
     for index, item in enumerate(items):
         field = f"members[{index}]"
         if not errors.check(field, isinstance(item, dict), "must be an object with a number"):
@@ -79,8 +88,8 @@ def list_groups() -> list[ExtensionGroup]:
     return list(db.session.scalars(sa.select(ExtensionGroup).order_by(ExtensionGroup.name)))
 
 
-def get_group(group_id: int) -> ExtensionGroup:
-    return get_or_not_found(ExtensionGroup, f"group {group_id}", id=group_id)
+def get_group(group_id: int, *, lock: bool = False) -> ExtensionGroup:
+    return get_or_not_found(ExtensionGroup, f"group {group_id}", id=group_id, lock=lock)
 
 
 def _check_name_free(name: str, current: ExtensionGroup | None = None) -> None:
@@ -102,20 +111,19 @@ def _set_members(group: ExtensionGroup, members: list[tuple[Extension, int, bool
         group.members.remove(member)
 
 
-def create_group(data: dict) -> ExtensionGroup:
-    clean = _validate(data, None)
+def create_group(data: dict) -> dict:
+    clean = _validate(data, creating=True)
     members = clean.pop("members", [])
     _check_name_free(clean["name"])
     group = ExtensionGroup(**clean)
     db.session.add(group)
     _set_members(group, members)
-    commit_or_conflict("name", f"a group named {clean['name']!r} already exists")
-    return group
+    return commit("name", f"a group named {clean['name']!r} already exists", answer=lambda: to_dict(group))
 
 
-def update_group(group_id: int, data: dict) -> ExtensionGroup:
-    group = get_group(group_id)
-    clean = _validate(data, group)
+def update_group(group_id: int, data: dict) -> dict:
+    clean = _validate(data, creating=False)
+    group = get_group(group_id, lock=True)
     members = clean.pop("members", None)
     if "name" in clean:
         _check_name_free(clean["name"], group)
@@ -123,27 +131,25 @@ def update_group(group_id: int, data: dict) -> ExtensionGroup:
         setattr(group, field, value)
     if members is not None:
         _set_members(group, members)
-    commit_or_conflict("name", "a group with this name already exists")
-    return group
+    return commit("name", "a group with this name already exists", answer=lambda: to_dict(group))
 
 
-def replace_members(group_id: int, items) -> ExtensionGroup:
-    group = get_group(group_id)
+def replace_members(group_id: int, items) -> dict:
     errors = v.Errors()
     members = _validate_members(errors, items)
     errors.raise_if_any()
+    group = get_group(group_id, lock=True)
     _set_members(group, members)
-    db.session.commit()
-    return group
+    return commit(answer=lambda: to_dict(group))
 
 
 def delete_group(group_id: int) -> None:
-    group = get_group(group_id)
+    group = get_group(group_id, lock=True)
     dids = db.session.scalars(sa.select(Did.number).where(Did.destination_type == "group", Did.destination_id == group.id)).all()
     if dids:
         raise v.Conflict({"id": f"DIDs route to this group: {', '.join(dids)}"})
     db.session.delete(group)
-    db.session.commit()
+    commit()
 
 
 def to_dict(group: ExtensionGroup) -> dict:
@@ -158,6 +164,6 @@ def to_dict(group: ExtensionGroup) -> dict:
         "is_active": group.is_active,
         "members": [
             {"number": m.extension.number, "name": m.extension.name, "penalty": m.penalty, "paused": m.paused}
-            for m in group.members
+            for m in sorted(group.members, key=lambda m: m.position)
         ],
     }

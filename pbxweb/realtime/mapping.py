@@ -34,6 +34,11 @@ def match_list(match: str) -> list[str]:
     return [m.strip() for m in match.split(",") if m.strip()]
 
 
+def uri_host(host: str) -> str:
+    """A host as it stands in a SIP URI: an IPv6 address in brackets (`sip:[2001:db8::1]:5060`)."""
+    return f"[{host}]" if ":" in host else host
+
+
 def callerid(name: str, number: str) -> str:
     return f'"{name}" <{number}>'
 
@@ -103,7 +108,8 @@ def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:
     if not trunk.is_active:
         return {t: [] for t in tables}
     name = trunk.name
-    server = f"sip:{trunk.host}:{trunk.port}"
+    host = uri_host(trunk.host)
+    server = f"sip:{host}:{trunk.port}"
     has_auth = bool(trunk.username)
     endpoint_row = {
         "id": name,
@@ -114,7 +120,7 @@ def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:
         "allow": trunk.codecs,
         "outbound_auth": name if has_auth else None,
         "from_user": trunk.username or None,
-        "from_domain": trunk.host if len(trunk.host) <= 40 else None,
+        "from_domain": host if len(host) <= 40 else None,
         "direct_media": "no",
         "rewrite_contact": "yes",
         "dtmf_mode": "rfc4733",
@@ -130,7 +136,7 @@ def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:
             {
                 "id": name,
                 "server_uri": server,
-                "client_uri": f"sip:{trunk.username}@{trunk.host}:{trunk.port}",
+                "client_uri": f"sip:{trunk.username}@{host}:{trunk.port}",
                 "contact_user": trunk.username,
                 "outbound_auth": name,
                 "transport": trunk.transport,

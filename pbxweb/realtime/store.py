@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
+from ..validation import ASTERISK_UNSAFE, ValidationError, asterisk_safe
 from . import mapping
 from .diff import TableChanges, diff_rows, row_key
 from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
@@ -159,8 +160,34 @@ def _key_clause(table: str, key: tuple):
     return sa.and_(*(t.c[c] == v for c, v in zip(ROW_KEYS[table], key, strict=True)))
 
 
+def _column_widths(table: str) -> dict[str, int]:
+    return {c.name: c.type.length for c in TABLES[table].columns if isinstance(c.type, sa.String) and c.type.length}
+
+
+WIDTHS = {table: _column_widths(table) for table in ROW_KEYS}
+
+
+def check_values(table: str, rows: Iterable[dict]) -> None:
+    """The last word before Asterisk reads a value: nothing it would split (`;`), decode (`^XX`) or that a
+    person cannot see, and nothing wider than its column. Services refuse such input first, naming their
+    field; this catches whatever reached a row some other way, naming the column, before the database sees it."""
+    widths = WIDTHS[table]
+    for row in rows:
+        texts = [v for v in row.values() if isinstance(v, str)]
+        # One scan per row: the values joined by a space, which can neither hide nor make an unsafe sequence.
+        if ASTERISK_UNSAFE.search(" ".join(texts)):
+            for column, value in row.items():
+                if isinstance(value, str) and (problem := asterisk_safe(value)):
+                    raise ValidationError({f"{table}.{column}": problem})
+        for column, value in row.items():
+            if column in widths and isinstance(value, str) and len(value) > widths[column]:
+                raise ValidationError({f"{table}.{column}": f"must be at most {widths[column]} characters"})
+
+
 def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
     t = TABLES[changes.table]
+    check_values(changes.table, changes.inserts)
+    check_values(changes.table, (values for _, values in changes.updates))
     if delete_extras and changes.extras:
         if len(ROW_KEYS[changes.table]) == 1:
             column = t.c[ROW_KEYS[changes.table][0]]
