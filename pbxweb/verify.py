@@ -48,17 +48,28 @@ def _schema(engine) -> Check:
     return True, "realtime tables and columns present", f"{len(TABLES)} tables"
 
 
-def _drift(app, engine) -> Check:
+def _drift(app, engine) -> list[Check]:
     settings = RealtimeSettings.from_config(app.config)
     with engine.connect() as conn:
         wanted = store.desired_rows(conn, settings)
-        plans = [store.plan_table(conn, t, wanted.get(t, [])) for t in SYNCED_TABLES]
-    drifted = sum(len(p.inserts) + len(p.updates) for p in plans)
-    unowned = sum(len(p.extras) for p in plans)
+        plans = {t: store.plan_table(conn, t, wanted.get(t, [])) for t in SYNCED_TABLES}
+        logins = store.with_credentials(conn, [key[0] for key in plans["ps_auths"].extras])
+    drifted = sum(len(p.inserts) + len(p.updates) for p in plans.values())
+    unowned = sum(len(p.extras) for p in plans.values())
     note = f"; {unowned} row(s) no Mini-PBX object owns (kept)" if unowned else ""
+    checks = []
     if drifted:
-        return False, "realtime rows match the models", f"{drifted} row(s) missing or drifted: run `flask --app wsgi pbx sync`{note}"
-    return True, "realtime rows match the models", note.lstrip("; ")
+        checks.append((False, "realtime rows match the models", f"{drifted} row(s) missing or drifted: run `flask --app wsgi pbx sync`{note}"))
+    else:
+        checks.append((True, "realtime rows match the models", note.lstrip("; ")))
+    # A password nobody manages is a SIP login that works although no extension or trunk has it any more.
+    label = "no SIP credentials without an owner"
+    if logins:
+        shown = ", ".join(logins[:8]) + (" …" if len(logins) > 8 else "")
+        checks.append((False, label, f"ps_auths {shown} still let a phone sign in: delete them, or run `flask --app wsgi pbx sync --prune`"))
+    else:
+        checks.append((True, label, ""))
+    return checks
 
 
 def _outbox(engine) -> Check:
@@ -118,7 +129,7 @@ def run_checks(app) -> list[Check]:
         results.append(_migrations(app, engine))
         results.append(_schema(engine))
         if results[-1][0]:
-            results.append(_drift(app, engine))
+            results += _drift(app, engine)
             results.append(_outbox(engine))
     results += _ami(app, engine)
     return results

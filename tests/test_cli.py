@@ -82,6 +82,18 @@ def test_verify_fails_on_drift_with_a_hint(runner, api, db, ami_settings):
     assert "✘ realtime rows match the models — 1 row(s) missing or drifted: run `flask --app wsgi pbx sync`" in result.output
 
 
+def test_verify_fails_on_a_sip_login_that_nobody_owns(runner, api, db, ami_settings):
+    for number in ("1001", "1002"):
+        api.post("/api/extensions", json={"number": number, "name": f"User {number}"})
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO ps_auths (id, auth_type, username, password) VALUES ('4001', 'userpass', '4001', 'Left-Behind-Pass1')")
+        conn.exec_driver_sql("INSERT INTO ps_auths (id, auth_type, username) VALUES ('4002', 'userpass', '4002')")
+    result = runner.invoke(args=["pbx", "verify"])
+    assert result.exit_code == 1
+    assert "✘ no SIP credentials without an owner — ps_auths 4001 still let a phone sign in" in result.output
+    assert "4002" not in result.output.split("without an owner")[1].splitlines()[0]
+
+
 def test_verify_names_the_endpoints_asterisk_does_not_see(runner, api, ami_settings):
     api.post("/api/extensions", json={"number": "1003", "name": "New Person"})
     result = runner.invoke(args=["pbx", "verify"])

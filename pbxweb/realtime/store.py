@@ -272,6 +272,15 @@ def plan_table(conn, table: str, desired: list[dict]) -> TableChanges:
     return diff_rows(table, desired, _existing(conn, table, desired))
 
 
+def with_credentials(conn, auth_ids: list[str]) -> list[str]:
+    """Which of these ps_auths rows hold a password or an MD5 credential Asterisk would accept."""
+    if not auth_ids:
+        return []
+    t = TABLES["ps_auths"]
+    holds = sa.or_(sa.func.coalesce(t.c.password, "") != "", sa.func.coalesce(t.c.md5_cred, "") != "")
+    return sorted(conn.execute(sa.select(t.c.id).where(t.c.id.in_(auth_ids), holds)).scalars())
+
+
 def row_exists(conn, table: str, key: str) -> bool:
     t = TABLES[table]
     return conn.execute(sa.select(sa.literal(1)).where(t.c.id == key).limit(1)).first() is not None
