@@ -18,6 +18,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 class Extension(db.Model):
     __tablename__ = "pbx_extensions"
 
@@ -128,6 +135,18 @@ class User(db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class LoginFailures(db.Model):
+    """Failed sign-ins per user name and per address, in the database so every worker counts the same."""
+
+    __tablename__ = "pbx_login_failures"
+
+    # "user:<name>" or "addr:<ip>"
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class ApiToken(db.Model):

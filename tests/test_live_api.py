@@ -124,3 +124,19 @@ def test_a_committed_change_reaches_every_process_through_notify_and_a_rollback_
         hub.hub.unsubscribe(queue)
         stop.set()
         listening.join(timeout=3)
+
+
+def test_the_listen_connection_never_returns_to_the_pool_in_autocommit(db):
+    """LISTEN needs autocommit; a pooled connection left in it would run a request's writes without a
+    transaction, and its row locks would not hold."""
+    stop = gevent.event.Event()
+    listening = gevent.spawn(hub.listen_forever, db.engine, stop)
+    gevent.sleep(0.3)
+    stop.set()
+    listening.join(timeout=3)
+    held = [db.engine.raw_connection() for _ in range(db.engine.pool.checkedin() + 1)]
+    try:
+        assert not any(c.driver_connection.autocommit for c in held)
+    finally:
+        for connection in held:
+            connection.close()

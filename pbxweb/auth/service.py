@@ -2,13 +2,16 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import validation as v
 from ..ext import db
 from ..extensions.service import get_extension
-from ..models import ROLES, ApiToken, User
+from ..models import ROLES, ApiToken, LoginFailures, User, as_utc, utcnow
 from ..service_base import commit
 
 MIN_USER_PASSWORD = 12
@@ -63,10 +66,84 @@ def user_for_token(token: str) -> User | None:
     return api_token.user
 
 
+# Checked against when the user does not exist, so that an unknown name costs the same hash as a wrong
+# password: the answer's timing does not tell which user names exist.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
 def authenticate(username: str, password: str) -> User | None:
+    """The user these credentials sign in, or None. Unknown, deactivated and wrong-password all do the
+    same work."""
     user = db.session.scalar(sa.select(User).where(User.username == username))
-    if user is None or not user.is_active or not user.check_password(password):
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
         return None
+    if not user.check_password(password) or not user.is_active:
+        return None
+    return user
+
+
+# Failed sign-ins allowed in a window, per user name and per address, before sign-in is refused for a while.
+LOGIN_LIMITS = {"user": 5, "addr": 20}
+LOGIN_WINDOW = timedelta(minutes=15)
+LOGIN_LOCK = timedelta(minutes=15)
+
+
+class TooManyAttempts(v.ServiceError):
+    status = 429
+
+
+def _failure_keys(username: str, address: str | None) -> list[str]:
+    keys = [f"user:{username.lower()[:190]}"]
+    if address:
+        keys.append(f"addr:{address[:190]}")
+    return keys
+
+
+def _locked_for(keys: list[str]) -> timedelta | None:
+    now = utcnow()
+    until = db.session.scalars(
+        sa.select(LoginFailures.locked_until).where(LoginFailures.key.in_(keys), LoginFailures.locked_until > now)
+    ).all()
+    return max(as_utc(u) for u in until) - now if until else None
+
+
+def _record_failure(keys: list[str]) -> None:
+    """Count a failure under each key in one statement per key (an upsert: two workers count both)."""
+    now = utcnow()
+    table = LoginFailures.__table__
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    for key in keys:
+        limit = LOGIN_LIMITS[key.split(":", 1)[0]]
+        statement = dialect.insert(table).values(key=key, failures=1, first_at=now, locked_until=None)
+        expired = table.c.first_at < now - LOGIN_WINDOW
+        failures = sa.case((expired, 1), else_=table.c.failures + 1)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "failures": failures,
+                "first_at": sa.case((expired, statement.excluded.first_at), else_=table.c.first_at),
+                "locked_until": sa.case((failures >= limit, now + LOGIN_LOCK), else_=None),
+            },
+        )
+        db.session.execute(statement)
+    db.session.commit()
+
+
+def sign_in(username: str, password: str, address: str | None) -> User | None:
+    """authenticate(), throttled: after too many failures for this user name or from this address, every
+    attempt is refused (429) until the lock expires, right password or not."""
+    keys = _failure_keys(username, address)
+    locked = _locked_for(keys)
+    if locked is not None:
+        minutes = max(1, round(locked.total_seconds() / 60))
+        raise TooManyAttempts({"_": f"Too many failed sign-ins for this user or from this address. Try again in {minutes} minute{'s' if minutes > 1 else ''}."})
+    user = authenticate(username, password)
+    if user is None:
+        _record_failure(keys)
+        return None
+    db.session.execute(sa.delete(LoginFailures).where(LoginFailures.key == keys[0]))
+    db.session.commit()
     return user
 
 

@@ -16,16 +16,20 @@ def index():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        user = service.authenticate(request.form.get("username", ""), request.form.get("password", ""))
-        if user is not None:
-            session.clear()
-            session["user_id"] = user.id
-            session["username"] = user.username
-            return redirect(url_for("auth.index"))
-        error = "Unknown user or wrong password."
-    return render_template("auth/login.html", error=error), (401 if error else 200)
+        try:
+            user = service.sign_in(request.form.get("username", ""), request.form.get("password", ""), request.remote_addr)
+        except service.TooManyAttempts as refused:
+            error, status = refused.errors["_"], refused.status
+        else:
+            if user is not None:
+                session.clear()
+                session["user_id"] = user.id
+                session["username"] = user.username
+                return redirect(url_for("auth.index"))
+            error, status = "Unknown user or wrong password.", 401
+    return render_template("auth/login.html", error=error), status
 
 
 @bp.post("/logout")

@@ -68,8 +68,11 @@ def listen_forever(engine, stop=None) -> None:
     while stop is None or not stop.is_set():
         try:
             raw = engine.raw_connection()
+            driver = raw.driver_connection
+            # Its own connection, closed at the end rather than returned to the pool: the autocommit that
+            # LISTEN needs must never leak into a request's transaction (its row locks would not hold).
+            raw.detach()
             try:
-                driver = raw.driver_connection
                 driver.autocommit = True
                 with driver.cursor() as cursor:
                     cursor.execute(f"LISTEN {CHANNEL}")

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall
+from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall, as_utc
 from ..models import ExtensionStatus as ExtensionStatusRow
 from .state import Changed, LiveState, group_of
 
@@ -128,25 +128,18 @@ def ami_status(session) -> dict:
     if row is None:
         return {"connected": False, "since": None, "asterisk_version": None, "last_error": "no listener has run yet",
                 "retry_in": None, "stale": True, "listener": None}
-    heartbeat = _utc(row.heartbeat_at)
+    heartbeat = as_utc(row.heartbeat_at)
     alive = heartbeat is not None and (now() - heartbeat).total_seconds() < HEARTBEAT_STALE_SECONDS
     connected = bool(row.connected and alive)
     return {
         "connected": connected,
-        "since": row.since and _utc(row.since).isoformat(),
+        "since": row.since and as_utc(row.since).isoformat(),
         "asterisk_version": row.asterisk_version,
         "last_error": row.last_error if not connected else None,
         "retry_in": row.retry_in if not connected and alive else None,
         "stale": not connected,
         "listener": row.listener if alive else None,
     }
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def visible_group_ids(session, user) -> set[int] | None:
@@ -194,7 +187,7 @@ def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:
     at = now()
     result = []
     for row in session.execute(query):
-        joined = _utc(row.joined_at)
+        joined = as_utc(row.joined_at)
         result.append({
             "channel": row.channel,
             "uniqueid": row.uniqueid,
