@@ -178,3 +178,60 @@ def test_bad_input_on_update_writes_nothing(api, rows):
     assert response.status_code == 400 and "codecs" in response.get_json()["errors"]
     assert rows("ps_endpoints") == before
     assert api.get("/api/extensions/1001").get_json()["name"] == "John Doe"
+
+
+@pytest.fixture
+def thirty(db):
+    """Extensions 1000-1029 straight into the model table (paging does not need their realtime rows)."""
+    import sqlalchemy as sa
+
+    from pbxweb.models import Extension
+
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(Extension.__table__), [
+            {"number": str(1000 + i), "name": f"Person {i}" + (" 50%_off" if i == 7 else ""), "sip_password": "x" * 24,
+             "context": "from-internal", "codecs": "ulaw", "voicemail": False, "max_contacts": 1, "is_active": True}
+            for i in range(30)
+        ])
+
+
+def walk(api, url):
+    numbers, cursor, totals = [], None, set()
+    while True:
+        body = api.get(url + (f"&cursor={cursor}" if cursor else "")).get_json()
+        numbers += [e["number"] for e in body["extensions"]]
+        totals.add(body["total"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return numbers, totals
+
+
+@pytest.mark.parametrize("url", ["/api/extensions?limit=7", "/api/extensions/status?limit=7"])
+def test_lists_come_in_pages_that_walk_every_extension_once(api, thirty, url):
+    numbers, totals = walk(api, url)
+    assert numbers == [str(1000 + i) for i in range(30)] and totals == {30}
+
+
+def test_a_page_holds_100_by_default_and_500_at_most(api, thirty):
+    assert len(api.get("/api/extensions").get_json()["extensions"]) == 30
+    response = api.get("/api/extensions?limit=501")
+    assert response.status_code == 400 and "limit" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("query", ["cursor=%%%", "cursor=_w", "limit=0", "limit=ten"])
+def test_a_bad_paging_parameter_is_named(api, thirty, query):
+    response = api.get(f"/api/extensions?{query}")
+    assert response.status_code == 400 and query.split("=")[0] in response.get_json()["errors"]
+
+
+def test_search_narrows_the_list_and_its_total(api, thirty):
+    body = api.get("/api/extensions?q=person 2").get_json()
+    assert [e["number"] for e in body["extensions"]] == ["1002"] + [str(1020 + i) for i in range(10)]
+    assert body["total"] == 11
+    assert api.get("/api/extensions?q=102").get_json()["total"] == 10
+
+
+def test_search_takes_like_wildcards_literally(api, thirty):
+    body = api.get("/api/extensions?q=50%_").get_json()
+    assert [e["number"] for e in body["extensions"]] == ["1007"]
+    assert api.get("/api/extensions?q=_").get_json()["total"] == 1

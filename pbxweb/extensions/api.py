@@ -1,6 +1,7 @@
 from flask import request
 
 from ..api import api_blueprint, json_body
+from ..paging import page_request
 from . import service
 
 bp = api_blueprint("extensions_api", "/api/extensions")
@@ -8,7 +9,8 @@ bp = api_blueprint("extensions_api", "/api/extensions")
 
 @bp.get("")
 def list_extensions():
-    return {"extensions": [service.to_dict(e) for e in service.list_extensions(request.args.get("q"))]}
+    extensions, total, next_cursor = service.list_extensions(page_request(request.args))
+    return {"extensions": [service.to_dict(e) for e in extensions], "total": total, "next_cursor": next_cursor}
 
 
 @bp.post("")

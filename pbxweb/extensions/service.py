@@ -8,6 +8,7 @@ from flask import current_app
 from .. import validation as v
 from ..ext import db
 from ..models import Did, Extension, ExtensionGroup, GroupMember
+from ..paging import PageRequest, contains, fetch_page
 from ..realtime import store
 from ..realtime.mapping import callerid
 from ..service_base import commit, ensure_unique, get_or_not_found, lock_rows
@@ -51,12 +52,18 @@ def _number(errors: v.Errors, value) -> str | None:
     return None
 
 
-def list_extensions(q: str | None = None) -> list[Extension]:
-    query = sa.select(Extension).order_by(Extension.number)
+def search(query, q: str | None):
+    """Extensions whose number or name contains `q`."""
     if q:
-        pattern = f"%{q.strip().replace('%', '').replace('_', '')}%"
-        query = query.where(sa.or_(Extension.number.like(pattern), Extension.name.ilike(pattern)))
-    return list(db.session.scalars(query))
+        query = query.where(sa.or_(contains(Extension.number, q), contains(Extension.name, q)))
+    return query
+
+
+def list_extensions(page: PageRequest) -> tuple[list[Extension], int, str | None]:
+    """One page of extensions by number, the total matching `q`, and the next page's cursor."""
+    query = search(sa.select(Extension, Extension.number), page.q)
+    rows, total, next_cursor = fetch_page(db.session, query, Extension.number, page)
+    return [row.Extension for row in rows], total, next_cursor
 
 
 def get_extension(number: str, *, lock: bool = False) -> Extension:

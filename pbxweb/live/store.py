@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall, as_utc
 from ..models import ExtensionStatus as ExtensionStatusRow
+from ..paging import PageRequest, contains, fetch_page
 from .state import Changed, LiveState, group_of
 
 status_t = ExtensionStatusRow.__table__
@@ -151,17 +152,20 @@ def visible_group_ids(session, user) -> set[int] | None:
     return set(session.scalars(sa.select(member_t.c.group_id).where(member_t.c.extension_id == user.extension_id)))
 
 
-def extension_statuses(session, group_ids: set[int] | None) -> list[dict]:
+def extension_statuses(session, group_ids: set[int] | None, page: PageRequest) -> tuple[list[dict], int, str | None]:
+    """One page of extensions (by number) with what Asterisk last said of each, the total, the next cursor."""
     query = (
         sa.select(ext_t.c.number, ext_t.c.name, ext_t.c.is_active, status_t)
         .select_from(ext_t.outerjoin(status_t, status_t.c.number == ext_t.c.number))
-        .order_by(ext_t.c.number)
     )
     if group_ids is not None:
         members = sa.select(member_t.c.extension_id).where(member_t.c.group_id.in_(group_ids))
         query = query.where(ext_t.c.id.in_(members))
+    if page.q:
+        query = query.where(sa.or_(contains(ext_t.c.number, page.q), contains(ext_t.c.name, page.q)))
+    rows, total, next_cursor = fetch_page(session, query, ext_t.c.number, page)
     result = []
-    for row in session.execute(query):
+    for row in rows:
         result.append({
             "number": row.number,
             "name": row.name,
@@ -172,7 +176,7 @@ def extension_statuses(session, group_ids: set[int] | None) -> list[dict]:
             "user_agent": row.user_agent,
             "queues": row.queues or {},
         })
-    return result
+    return result, total, next_cursor
 
 
 def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:

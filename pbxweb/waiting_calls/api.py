@@ -5,12 +5,13 @@ Every role reads it; an agent sees only the groups its own extension belongs to.
 not connected (or has died) the answer says so and marks what it serves as stale.
 """
 
-from flask import g
+from flask import g, request
 
 from ..api import api_blueprint, json_body
 from ..ext import db
 from ..live import store
 from ..models import ROLES
+from ..paging import page_request
 from . import service
 
 # Every role reads live state and acts on waiting callers (an agent within its own groups).
@@ -28,7 +29,8 @@ def waiting_calls():
 def extension_status():
     ami = store.ami_status(db.session)
     groups = store.visible_group_ids(db.session, g.api_user)
-    return {"extensions": store.extension_statuses(db.session, groups), "stale": ami["stale"], "ami": ami}
+    statuses, total, next_cursor = store.extension_statuses(db.session, groups, page_request(request.args))
+    return {"extensions": statuses, "total": total, "next_cursor": next_cursor, "stale": ami["stale"], "ami": ami}
 
 
 @bp.get("/ami")
