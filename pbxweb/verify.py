@@ -77,12 +77,12 @@ def _outbox(engine) -> Check:
 
     table = AmiOutbox.__table__
     with engine.connect() as conn:
-        pending, oldest, error = conn.execute(
-            sa.select(sa.func.count(), sa.func.min(table.c.created_at), sa.func.max(table.c.last_error))
-        ).one()
+        rows = conn.execute(sa.select(table.c.action, table.c.created_at, table.c.last_error).order_by(table.c.id)).all()
     label = "changes that need AMI have reached Asterisk"
-    if pending:
-        return False, label, f"{pending} action(s) waiting since {oldest:%Y-%m-%d %H:%M}" + (f" ({error})" if error else "")
+    if rows:
+        # Each distinct reason once: "held: 2 callers waiting in extgroup_3; …", "cannot connect to AMI …".
+        reasons = "; ".join(dict.fromkeys(r.last_error for r in rows if r.last_error))
+        return False, label, f"{len(rows)} action(s) waiting since {rows[0].created_at:%Y-%m-%d %H:%M}" + (f" ({reasons})" if reasons else "")
     return True, label, ""
 
 

@@ -57,6 +57,9 @@ class AmiTestServer:
         self.banner, login_messages = split_messages((ami_dir / "login.ami").read_bytes())
         self.fully_booted = next(m for m in login_messages if m.startswith(b"Event: FullyBooted"))
         self.received: list = []
+        # Called with each action a logged-in client sends, before it is answered (to look at the world
+        # as it was when Asterisk got the action).
+        self.on_action = None
         self.logins = 0
         self.connections = 0
         self.silent: set[str] = set()
@@ -182,6 +185,8 @@ class AmiTestServer:
         elif message.get("Action") in self.silent:
             pass
         else:
+            if self.on_action is not None:
+                self.on_action(message)
             conn.sendall(self._reply(message.get("Action") or "", action_id))
         return True
 

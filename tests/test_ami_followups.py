@@ -4,22 +4,28 @@ import pytest
 
 from pbxweb.ami import outbox
 from pbxweb.models import AmiOutbox
+from pbxweb.realtime.diff import TableChanges
 from pbxweb.realtime.followups import followup_actions
 
 TRUNK = {"name": "provider", "host": "sip.example.net", "username": "acct42", "password": "trunk-Secret-99", "register": True}
 
 
+def wrote(**tables) -> dict[str, TableChanges]:
+    """What a transaction wrote: table=[ids updated]."""
+    return {table: TableChanges(table, updates=[((key,), {"x": 1}) for key in keys]) for table, keys in tables.items()}
+
+
 def test_a_registration_change_needs_one_targeted_reload():
-    actions = followup_actions({"ps_registrations": {("a",), ("b",)}, "ps_endpoints": {("a",)}}, set(), sorcery_cache=False)
+    actions = followup_actions(wrote(ps_registrations=["a", "b"], ps_endpoints=["a"]), set(), sorcery_cache=False)
     assert actions == [("Reload", {"Module": "res_pjsip_outbound_registration.so"})]
 
 
 def test_without_a_sorcery_cache_an_extension_change_needs_nothing():
-    assert followup_actions({"ps_endpoints": {("1001",)}, "ps_auths": {("1001",)}}, set(), sorcery_cache=False) == []
+    assert followup_actions(wrote(ps_endpoints=["1001"], ps_auths=["1001"]), set(), sorcery_cache=False) == []
 
 
 def test_with_a_sorcery_cache_changed_and_renamed_objects_are_expired():
-    actions = followup_actions({"ps_endpoints": {("2001",)}}, {"1001"}, sorcery_cache=True)
+    actions = followup_actions(wrote(ps_endpoints=["2001"]), {"1001"}, sorcery_cache=True)
     assert ("SorceryMemoryCacheExpireObject", {"Cache": "ps_endpoints", "Object": "1001"}) in actions
     assert ("SorceryMemoryCacheExpireObject", {"Cache": "ps_endpoints", "Object": "2001"}) in actions
     assert ("SorceryMemoryCacheExpireObject", {"Cache": "ps_auths", "Object": "1001"}) in actions

@@ -212,6 +212,9 @@ class Listener:
             dirty.update(self.dirty)
             self.dirty = dirty
             raise
+        if any(uniqueid not in self.state.waiting for uniqueid in dirty.waiting):
+            # A caller left: a queue rebuild held until its queue is empty may go now.
+            outbox.kick(self.app)
 
     def _heartbeat_forever(self, lock_conn) -> None:
         while True:

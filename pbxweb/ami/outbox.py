@@ -1,7 +1,8 @@
 """Sends the AMI follow-ups that committed changes left in pbx_ami_outbox (see realtime/followups.py).
 
 Rows are deleted only once Asterisk has answered them, so a change saved while AMI is down is applied
-when it is reachable again: at the next change, or when `drain` runs at the listener's (re)connect.
+when it is reachable again: at the next change, when `drain` runs at the listener's (re)connect, or when
+a caller leaves a queue (a queue rebuild waits for its queue to be empty).
 """
 
 import logging
@@ -10,6 +11,7 @@ import threading
 import sqlalchemy as sa
 
 from ..models import AmiOutbox
+from ..realtime.followups import REBUILD_QUEUE
 from .actions import configured, connect
 from .client import AmiError
 
@@ -18,10 +20,21 @@ outbox_t = AmiOutbox.__table__
 BATCH = 50
 
 
-def pending_note(session) -> str | None:
-    """What to tell an admin whose saved change still waits for AMI, or None."""
+def pending_note(session, *, queue: str | None = None) -> str | None:
+    """What to tell an admin whose saved change still waits for AMI, or None. `queue`: the group's queue,
+    whose switch to hunt waits for its callers."""
     from ..live.store import ami_status
+    from ..models import WaitingCall
 
+    if queue is not None:
+        rebuild = sa.select(outbox_t.c.id).where(outbox_t.c.action == REBUILD_QUEUE, outbox_t.c.fields["Queue"].as_string() == queue)
+        if session.scalar(rebuild.limit(1)) is None:
+            return None
+        callers = session.scalar(sa.select(sa.func.count()).where(WaitingCall.queue == queue))
+        if callers:
+            return (f"saved; {callers} caller{'s are' if callers > 1 else ' is'} waiting in this group: Asterisk "
+                    "switches a queue to hunt only while it is empty, so hunt applies as soon as they have left")
+        return "saved; Asterisk reloads this group's queue to switch it to hunt, within seconds"
     pending = session.scalar(sa.select(sa.func.count()).select_from(outbox_t))
     if pending and not ami_status(session)["connected"]:
         return ("saved; Asterisk is not reachable over AMI right now, so the part it cannot read from the "
@@ -36,13 +49,15 @@ def kick(app) -> None:
 
 
 def drain(app) -> int:
-    """Send every pending action; returns how many Asterisk answered. Stops at the first AMI failure."""
+    """Send every pending action; returns how many are done. Stops at the first AMI failure; a queue rebuild
+    held because callers wait stays pending and the rest go on."""
     from ..ext import db
 
     config = app.config
     if not configured(config):
         return 0
     sent = 0
+    after_id = 0
     with app.app_context():
         engine = db.engine
         ami = None
@@ -50,7 +65,7 @@ def drain(app) -> int:
             with engine.connect() as conn:
                 while True:
                     with conn.begin():
-                        query = sa.select(outbox_t).order_by(outbox_t.c.id).limit(BATCH)
+                        query = sa.select(outbox_t).where(outbox_t.c.id > after_id).order_by(outbox_t.c.id).limit(BATCH)
                         if engine.dialect.name == "postgresql":
                             # Two drains at once (two workers) send each action once.
                             query = query.with_for_update(skip_locked=True)
@@ -60,17 +75,15 @@ def drain(app) -> int:
                         if ami is None:
                             ami = connect(config)
                         for row in rows:
+                            after_id = row.id
                             try:
-                                response = ami.action(row.action, row.fields)
+                                held = _send(app, engine, ami, row)
                             except AmiError as exc:
-                                conn.execute(
-                                    sa.update(outbox_t).where(outbox_t.c.id == row.id)
-                                    .values(attempts=outbox_t.c.attempts + 1, last_error=str(exc)[:500])
-                                )
+                                _note(conn, row.id, str(exc))
                                 raise
-                            if response.response != "Success":
-                                # Delivered, and refused: retrying cannot help (an unknown cache, say).
-                                log.warning("AMI %s %s: %s", row.action, row.fields, response.get("Message"))
+                            if held:
+                                _note(conn, row.id, held)
+                                continue
                             conn.execute(sa.delete(outbox_t).where(outbox_t.c.id == row.id))
                             sent += 1
         except AmiError as exc:
@@ -79,3 +92,53 @@ def drain(app) -> int:
         finally:
             if ami is not None:
                 ami.close()
+
+
+def _note(conn, row_id: int, message: str) -> None:
+    conn.execute(
+        sa.update(outbox_t).where(outbox_t.c.id == row_id)
+        .values(attempts=outbox_t.c.attempts + 1, last_error=message[:500])
+    )
+
+
+def _send(app, engine, ami, row) -> str | None:
+    """Carry out one pending action; returns why it is held back, or None when it is done."""
+    if row.action == REBUILD_QUEUE:
+        return rebuild_queue(app, engine, ami, row.fields["Queue"])
+    response = ami.action(row.action, row.fields)
+    if response.response != "Success":
+        # Delivered, and refused: retrying cannot help (an unknown cache, say).
+        log.warning("AMI %s %s: %s", row.action, row.fields, response.get("Message"))
+    return None
+
+
+def waiting_callers(ami, queue: str) -> int:
+    """How many callers Asterisk has waiting in this queue right now (QueueEntry events of QueueStatus)."""
+    return sum(1 for event in ami.action("QueueStatus", {"Queue": queue}).events if event.event == "QueueEntry")
+
+
+def rebuild_queue(app, engine, ami, queue: str) -> str | None:
+    """Make Asterisk load a realtime queue afresh, so a switch to linear (hunt) takes effect with no restart:
+    delete its row, ask QueueStatus for it (the lookup finds no row and drops the queue from memory), put the
+    row back, ask again (the queue is built anew with its realtime members). Only while no caller waits: a
+    caller in the dropped queue object would stay there, invisible to every panel. Returns why it is held."""
+    from ..live.state import group_of
+    from ..realtime.mapping import RealtimeSettings
+    from ..realtime.store import Owner, detach_queue, reconcile_owners
+
+    callers = waiting_callers(ami, queue)
+    if callers:
+        return (f"held: {callers} caller{'s' if callers > 1 else ''} waiting in {queue}; the switch to hunt "
+                "applies as soon as the queue is empty")
+    group_id = group_of(queue)
+    settings = RealtimeSettings.from_config(app.config)
+    try:
+        with engine.begin() as conn:
+            detach_queue(conn, queue)
+        ami.action("QueueStatus", {"Queue": queue})
+    finally:
+        # Whatever failed above, the queue's row goes back (a moment without it is a caller finding no queue).
+        with engine.begin() as conn:
+            reconcile_owners(conn, settings, {Owner("group", group_id)})
+    ami.action("QueueStatus", {"Queue": queue})
+    return None

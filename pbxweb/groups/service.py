@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from .. import validation as v
+from ..ami.outbox import pending_note
 from ..ext import db
 from ..models import RING_STRATEGIES, Did, Extension, ExtensionGroup, GroupMember
 from ..service_base import commit, ensure_unique, get_or_not_found
@@ -131,7 +132,13 @@ def update_group(group_id: int, data: dict) -> dict:
         setattr(group, field, value)
     if members is not None:
         _set_members(group, members)
-    return commit("name", "a group with this name already exists", answer=lambda: to_dict(group))
+    return commit("name", "a group with this name already exists", answer=lambda: _answer(group))
+
+
+def _answer(group: ExtensionGroup) -> dict:
+    """A saved group, and what Asterisk has yet to apply (a switch to hunt waits for an empty queue)."""
+    note = pending_note(db.session, queue=group.queue_name)
+    return {**to_dict(group), "asterisk": note} if note else to_dict(group)
 
 
 def replace_members(group_id: int, items) -> dict:

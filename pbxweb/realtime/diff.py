@@ -16,6 +16,10 @@ class TableChanges:
     extras: list[tuple] = field(default_factory=list)
     unchanged: int = 0
 
+    def keys(self) -> set[tuple]:
+        """The keys of every row this inserts, updates or deletes."""
+        return {row_key(self.table, r) for r in self.inserts} | {k for k, _ in self.updates} | set(self.extras)
+
 
 def row_key(table: str, row) -> tuple:
     return tuple(row[c] for c in ROW_KEYS[table])

@@ -234,10 +234,10 @@ def _csv_field(value) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
-def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner]) -> dict[str, set[tuple]]:
-    """Make the rows of these owners what their models say (none, for an owner that is gone). Returns the
-    keys of the rows it inserted, updated or deleted, per table."""
-    changed: dict[str, set[tuple]] = {}
+def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner]) -> dict[str, TableChanges]:
+    """Make the rows of these owners what their models say (none, for an owner that is gone). Returns what
+    it inserted, updated or deleted, for each table it changed."""
+    changed: dict[str, TableChanges] = {}
     if not owners:
         return changed
     wanted = desired_rows(conn, settings, owners)
@@ -252,10 +252,16 @@ def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner
         existing = _existing(conn, table, desired, sa.or_(*scopes[table]))
         changes = diff_rows(table, desired, existing)
         write_changes(conn, changes, delete_extras=True)
-        keys = {row_key(table, r) for r in changes.inserts} | {k for k, _ in changes.updates} | set(changes.extras)
-        if keys:
-            changed[table] = keys
+        if changes.inserts or changes.updates or changes.extras:
+            changed[table] = changes
     return changed
+
+
+def detach_queue(conn, queue_name: str) -> None:
+    """Delete a queue's row (its members stay): the first step of rebuilding a queue Asterisk has loaded
+    (see ami/outbox.py); the group's reconcile puts the row back."""
+    t = TABLES["asterisk_queues"]
+    conn.execute(sa.delete(t).where(t.c.name == queue_name))
 
 
 def move_rows(conn, kind: str, old_key: str, new_key: str) -> None:
