@@ -177,3 +177,40 @@ def test_an_unexpected_failure_does_not_kill_the_listener(db, start_listener, mo
     start_listener()
     assert until(lambda: connected(db), timeout=10)
     assert failures == [1]
+
+
+def insert_contact(db, number: str, port: int, **overrides):
+    """A REGISTER as Asterisk 22 writes it (tests/fixtures/asterisk/README.md): id `<aor>^3B@<md5>`, `^3B` for
+    `;` in the uri, epoch expiry, empty strings and mixed boolean spellings."""
+    import time as _time
+
+    row = {
+        "id": f"{number}^3B@0f0e0d0c0b0a09080706050403020100", "uri": f"sip:{number}@127.0.0.1:{port}^3Btransport=UDP",
+        "expiration_time": int(_time.time()) + 3600, "qualify_frequency": 60, "outbound_proxy": "", "path": "",
+        "user_agent": f"sipp-lab-phone-{number}", "qualify_timeout": 3.0, "reg_server": "", "authenticate_qualify": "no",
+        "via_addr": "127.0.0.1", "via_port": port, "call_id": f"1-{port}@127.0.0.1", "endpoint": number,
+        "prune_on_boot": "yes", "qualify_2xx_only": "false", **overrides,
+    }
+    columns = ", ".join(row)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO ps_contacts ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row)
+
+
+def test_registration_follows_the_contact_rows_asterisk_writes_with_no_ami_event(db, api, start_listener):
+    api.post("/api/extensions", json={"number": "1003", "name": "Row Phone"})
+    start_listener()
+    assert until(lambda: connected(db))
+
+    def registration():
+        body = api.get("/api/extensions/status?q=1003").get_json()["extensions"]
+        return body[0]["registration"], body[0]["user_agent"]
+
+    assert registration()[0] == "offline"
+    insert_contact(db, "1003", 5073)
+    assert until(lambda: registration() == ("registered", "sipp-lab-phone-1003"), timeout=1.0)
+    with db.engine.begin() as conn:  # a refresh: the same row, a new expiry and user agent
+        conn.execute(sa.text("UPDATE ps_contacts SET expiration_time = expiration_time + 60, user_agent = 'sipp 2' WHERE endpoint = '1003'"))
+    assert until(lambda: registration() == ("registered", "sipp 2"), timeout=1.0)
+    with db.engine.begin() as conn:  # Expires: 0 deletes it
+        conn.execute(sa.text("DELETE FROM ps_contacts WHERE endpoint = '1003'"))
+    assert until(lambda: registration()[0] == "offline", timeout=1.0)

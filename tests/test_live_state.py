@@ -3,7 +3,7 @@
 import pytest
 
 from pbxweb.ami.protocol import Message
-from pbxweb.live.state import LiveState, apply_event, state_from_snapshot
+from pbxweb.live.state import LiveState, apply_contact_rows, apply_event, state_from_snapshot
 
 from .ami_captures import answer, events
 
@@ -149,3 +149,50 @@ def test_events_that_answer_our_own_actions_are_not_deltas():
     for e in listed:
         apply_event(state, e)
     assert state.extensions == {}
+
+
+class ContactRow:
+    """A ps_contacts row as Asterisk writes it (the columns the listener reads)."""
+
+    def __init__(self, uri="sip:1001@10.0.0.5:5060^3Btransport=UDP", user_agent="Yealink T46U", expires_in=3600):
+        self.uri, self.user_agent, self.expiration_time = uri, user_agent, str(int(NOW + expires_in))
+
+
+NOW = 1_800_000_000.0
+
+
+def test_a_contact_row_makes_an_extension_registered_before_any_ami_event():
+    state = LiveState()
+    changed = apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    assert changed.extensions == {"1001"}
+    status = state.extensions["1001"]
+    assert status.registration == "registered" and status.contact.user_agent == "Yealink T46U"
+    assert status.contact.uri == "sip:1001@10.0.0.5:5060;transport=UDP"
+
+
+def test_ami_reachability_applies_to_the_contact_the_row_made():
+    state = LiveState()
+    apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    apply_event(state, event("ContactStatus", URI="sip:1001@10.0.0.5:5060;transport=UDP", ContactStatus="Unreachable", AOR="1001"))
+    assert len(state.extensions["1001"].contacts) == 1 and state.extensions["1001"].registration == "unreachable"
+    apply_contact_rows(state, "1001", [ContactRow(user_agent="Yealink T46U 2")], NOW)  # a refresh
+    assert state.extensions["1001"].registration == "unreachable"
+    assert state.extensions["1001"].contact.user_agent == "Yealink T46U 2"
+
+
+def test_a_deleted_or_expired_contact_row_takes_the_extension_offline():
+    state = LiveState()
+    apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    assert apply_contact_rows(state, "1001", [ContactRow(expires_in=-1)], NOW).extensions == {"1001"}
+    assert state.extensions["1001"].registration == "offline"
+    apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    apply_contact_rows(state, "1001", [], NOW)
+    assert state.extensions["1001"].registration == "offline"
+
+
+def test_rows_that_change_nothing_announce_nothing():
+    state = LiveState()
+    apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    assert not apply_contact_rows(state, "1001", [ContactRow()], NOW)
+    assert not apply_contact_rows(state, "2002", [], NOW) and "2002" not in state.extensions
+    assert not apply_contact_rows(state, "provider", [ContactRow()], NOW)

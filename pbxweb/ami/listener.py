@@ -11,6 +11,7 @@ picture is re-taken from Asterisk instead of trusting what was in flight.
 import logging
 import os
 import socket
+import time
 
 import gevent
 import sqlalchemy as sa
@@ -18,7 +19,8 @@ from gevent.event import Event
 
 from ..live import hub
 from ..live import store as live_store
-from ..live.state import Changed, LiveState, apply_event, state_from_snapshot
+from ..live.state import Changed, LiveState, apply_contact_rows, apply_event, state_from_snapshot
+from ..realtime.schema import TABLES
 from . import actions, outbox
 from .client import AmiClient, AmiError, Backoff
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 # pg_advisory_lock key: "pbx-ami" in ASCII, one listener per database (and so per Asterisk).
 LOCK_KEY = 0x7062782D616D69
 SNAPSHOT_ACTIONS = ("DeviceStateList", "PJSIPShowContacts", "QueueStatus", "CoreShowChannels")
+# NOTIFYed by a trigger on ps_contacts (migration 5c1d7e2f9a30) with the endpoint whose contacts Asterisk wrote.
+CONTACTS_CHANNEL = "pbx_contacts"
 
 
 class Listener:
@@ -47,6 +51,9 @@ class Listener:
         self.buffering = True
         self.buffer: list = []
         self.connected = False
+        # Endpoints whose ps_contacts rows changed and are still to be read.
+        self.contact_endpoints: set[str] = set()
+        self.contacts_due = Event()
         self.client: AmiClient | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         from ..ext import db
@@ -106,6 +113,11 @@ class Listener:
             gevent.spawn(self._flush_forever),
             gevent.spawn(self._heartbeat_forever, lock_conn),
         ]
+        if self.engine.dialect.name == "postgresql":
+            workers += [
+                gevent.spawn(hub.notifications, self.engine, CONTACTS_CHANNEL, self._on_contacts_written, self.stopping),
+                gevent.spawn(self._contacts_forever),
+            ]
         try:
             stopped = gevent.spawn(self.stopping.wait)
             gevent.wait([*workers, stopped], count=1)
@@ -176,6 +188,8 @@ class Listener:
                                       last_error=None, retry_in=None, listener=self.name)
             announce({"replace": True, "ami": True})
         self.connected = True
+        if self.contact_endpoints:
+            self.contacts_due.set()
         log.info("AMI listener: connected to Asterisk %s, %d extensions and %d waiting calls in the snapshot",
                  version, len(state.extensions), len(state.waiting))
         outbox.kick(self.app)
@@ -215,6 +229,38 @@ class Listener:
         if any(uniqueid not in self.state.waiting for uniqueid in dirty.waiting):
             # A caller left: a queue rebuild held until its queue is empty may go now.
             outbox.kick(self.app)
+
+    def _on_contacts_written(self, endpoints: list[str]) -> None:
+        self.contact_endpoints.update(endpoints)
+        self.contacts_due.set()
+
+    def _contacts_forever(self) -> None:
+        """Registration follows the rows Asterisk writes into ps_contacts, at once: read the contacts of the
+        endpoints it announced, a batch at a time, and apply them like events."""
+        contacts_t = TABLES["ps_contacts"]
+        while True:
+            self.contacts_due.wait()
+            gevent.sleep(self.flush_interval)
+            if self.buffering:
+                # The snapshot being taken replaces everything; what arrives meanwhile is read after it.
+                self.contacts_due.clear()
+                continue
+            self.contacts_due.clear()
+            endpoints, self.contact_endpoints = self.contact_endpoints, set()
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(contacts_t.c.endpoint, contacts_t.c.uri, contacts_t.c.user_agent, contacts_t.c.expiration_time)
+                    .where(contacts_t.c.endpoint.in_(sorted(endpoints)))
+                ).all()
+            by_endpoint = {endpoint: [] for endpoint in endpoints}
+            for row in rows:
+                by_endpoint[row.endpoint].append(row)
+            now = time.time()
+            for endpoint, endpoint_rows in by_endpoint.items():
+                changed = apply_contact_rows(self.state, endpoint, endpoint_rows, now)
+                if changed:
+                    self.dirty.update(changed)
+                    self.wake.set()
 
     def _heartbeat_forever(self, lock_conn) -> None:
         while True:

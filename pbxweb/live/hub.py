@@ -65,6 +65,12 @@ def announcing(engine):
 
 def listen_forever(engine, stop=None) -> None:
     """Forward NOTIFYs on CHANNEL to this process's hub; reconnects after a database failure."""
+    notifications(engine, CHANNEL, lambda payloads: [hub.publish(json.loads(p)) for p in payloads], stop)
+
+
+def notifications(engine, channel: str, deliver, stop=None) -> None:
+    """LISTEN on `channel` and hand each batch of payloads that arrived together to `deliver`; reconnects
+    after a database failure, until `stop` is set."""
     while stop is None or not stop.is_set():
         try:
             raw = engine.raw_connection()
@@ -75,17 +81,19 @@ def listen_forever(engine, stop=None) -> None:
             try:
                 driver.autocommit = True
                 with driver.cursor() as cursor:
-                    cursor.execute(f"LISTEN {CHANNEL}")
+                    cursor.execute(f"LISTEN {channel}")
                 while stop is None or not stop.is_set():
                     try:
                         gsocket.wait_read(driver.fileno(), timeout=1)
                     except gsocket.timeout:
                         continue
                     driver.poll()
-                    while driver.notifies:
-                        hub.publish(json.loads(driver.notifies.pop(0).payload))
+                    if driver.notifies:
+                        payloads = [n.payload for n in driver.notifies]
+                        driver.notifies.clear()
+                        deliver(payloads)
             finally:
                 raw.close()
         except Exception as exc:  # noqa: BLE001 — any database failure: wait, then listen again
-            log.warning("live: LISTEN failed (%s); retrying", exc)
+            log.warning("live: LISTEN %s failed (%s); retrying", channel, exc)
             gevent.sleep(1)

@@ -10,12 +10,14 @@ survives a restart of Asterisk or of the listener.
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # PJSIP/1001 or PJSIP/1001-0000002a → 1001. Only what looks like one of our extensions counts.
 PJSIP_NAME = re.compile(r"PJSIP/(\d{2,6})(?:-[0-9a-f]+)?$")
 QUEUE_NAME = re.compile(r"extgroup_(\d+)$")
-CONTACT_UP = ("Created", "Reachable", "NonQualified", "Updated", "Unknown")
+# "Registered": a contact row Asterisk wrote at REGISTER, not yet qualified (AMI tells that later, or never).
+CONTACT_UP = ("Registered", "Created", "Reachable", "NonQualified", "Updated", "Unknown")
+HEX_ESCAPE = re.compile(r"\^([0-9A-Fa-f]{2})")
 
 
 def extension_of(name: str | None) -> str | None:
@@ -272,6 +274,34 @@ def apply_event(state: LiveState, event) -> Changed:
     reducer = REDUCERS.get(event.event or "")
     if reducer is not None and event.get("ActionID") is None:
         reducer(state, event, changed)
+    return changed
+
+
+def realtime_text(value: str) -> str:
+    """A value as Asterisk reads it from a realtime row: `^XX` escapes decoded (`^3B` is `;`)."""
+    return HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
+def apply_contact_rows(state: LiveState, endpoint: str, rows: Iterable, now: float) -> Changed:
+    """The contacts of one endpoint as Asterisk wrote them into ps_contacts (objects with uri, user_agent,
+    expiration_time): the truth of who is registered, the moment Asterisk writes it (AMI reports a new
+    contact only at its first qualify, and nothing at all behind a sorcery cache). A contact AMI already
+    knows keeps its reachability; one without a live row is gone."""
+    changed = Changed()
+    if not endpoint.isdigit():
+        return changed
+    live = {realtime_text(r.uri or ""): r for r in rows if r.expiration_time is None or int(r.expiration_time) > now}
+    if not live and endpoint not in state.extensions:
+        return changed
+    status = state.extension(endpoint)
+    contacts = {}
+    for uri, row in live.items():
+        known = status.contacts.get(uri)
+        contacts[uri] = (replace(known, user_agent=row.user_agent or known.user_agent) if known
+                         else Contact(uri, "Registered", user_agent=row.user_agent))
+    if contacts != status.contacts:
+        status.contacts = contacts
+        changed.extensions.add(endpoint)
     return changed
 
 
