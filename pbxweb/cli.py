@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .ext import db
-from .realtime import store
+from .realtime import sync
 from .realtime.mapping import RealtimeSettings
 from .realtime.schema import SYNCED_TABLES
 from .validation import ServiceError
@@ -28,14 +28,8 @@ def run_sync(tables, dry_run: bool, prune: bool) -> list:
     settings = RealtimeSettings.from_config(current_app.config)
     with db.engine.connect() as conn:
         with conn.begin() as transaction:
-            wanted = store.desired_rows(conn, settings)
-            plan = []
             with click.progressbar(tables, label="Syncing", item_show_func=lambda t: t, file=sys.stderr) as bar:
-                for table in bar:
-                    changes = store.plan_table(conn, table, wanted.get(table, []))
-                    if not dry_run:
-                        store.write_changes(conn, changes, delete_extras=prune)
-                    plan.append(changes)
+                plan = sync.run(conn, settings, tables, dry_run=dry_run, prune=prune, progress=lambda _: bar)
             if dry_run:
                 transaction.rollback()
     return plan
@@ -65,7 +59,10 @@ def _print_summary(plan, dry_run: bool, prune: bool) -> None:
 @click.option("--prune", is_flag=True, help="Delete realtime rows that no Mini-PBX object owns.")
 def sync_command(dry_run, prune):
     """Recompute every realtime row from the models: insert missing rows, repair drifted ones."""
-    _print_summary(run_sync(SYNCED_TABLES, dry_run, prune), dry_run, prune)
+    try:
+        _print_summary(run_sync(SYNCED_TABLES, dry_run, prune), dry_run, prune)
+    except ServiceError as error:
+        _fail(error)
 
 
 @pbx.command("sync-groups")
@@ -73,7 +70,10 @@ def sync_command(dry_run, prune):
 @click.option("--prune", is_flag=True, help="Delete queue rows that no group owns.")
 def sync_groups_command(dry_run, prune):
     """Like sync, for the queue tables alone."""
-    _print_summary(run_sync(QUEUE_TABLES, dry_run, prune), dry_run, prune)
+    try:
+        _print_summary(run_sync(QUEUE_TABLES, dry_run, prune), dry_run, prune)
+    except ServiceError as error:
+        _fail(error)
 
 
 @pbx.command("verify")

@@ -149,6 +149,19 @@ class LoginFailures(db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
+class SyncState(db.Model):
+    """One row: what the last full `pbx sync` left the tables at (realtime/sync.py)."""
+
+    __tablename__ = "pbx_sync_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The value of the sequence pbx_sync_changes when it committed.
+    changes: Mapped[int] = mapped_column(sa.BigInteger)
+    settings: Mapped[str] = mapped_column(sa.Text)
+    # {table: {"unchanged": rows, "extras": [unowned row keys kept]}}
+    summary: Mapped[str] = mapped_column(sa.Text)
+
+
 class ApiToken(db.Model):
     __tablename__ = "pbx_api_tokens"
 

@@ -140,3 +140,65 @@ def test_a_large_sync_streams_rows_that_match_the_hooks_byte_for_byte(app, db, r
             conn.exec_driver_sql(f"DELETE FROM {table}")
     assert runner.invoke(args=["pbx", "sync"]).exit_code == 0
     assert snapshot(db) == written
+
+
+@pytest.fixture
+def statements(db):
+    """The SQL statements sent while the block runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_sync_with_nothing_changed_since_the_last_answers_without_reading_the_tables(runner, api, rows, statements):
+    for number in ("1001", "1002"):
+        api.post("/api/extensions", json={"number": number, "name": f"User {number}"})
+    first = runner.invoke(args=["pbx", "sync"])
+    statements.clear()
+    second = runner.invoke(args=["pbx", "sync"])
+    assert second.exit_code == 0 and second.output == first.output
+    assert "ps_endpoints                     0         0         0          2" in second.output
+    assert not [s for s in statements if "FROM ps_endpoints" in s or "FROM pbx_extensions" in s]
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE ps_aors SET max_contacts = 5 WHERE id = '1001'",
+    "DELETE FROM ps_auths WHERE id = '1001'",
+    "UPDATE pbx_extensions SET name = 'Changed In SQL' WHERE number = '1001'",
+])
+def test_any_write_after_a_sync_makes_the_next_sync_read_everything(runner, api, rows, db, change):
+    api.post("/api/extensions", json={"number": "1001", "name": "User 1001"})
+    runner.invoke(args=["pbx", "sync"])
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(change)
+    result = runner.invoke(args=["pbx", "sync"])
+    assert result.exit_code == 0
+    extension = api.get("/api/extensions/1001").get_json()
+    assert rows("ps_aors")[0]["max_contacts"] == 1
+    assert rows("ps_auths")[0]["password"]
+    assert rows("ps_endpoints")[0]["callerid"] == f'"{extension["name"]}" <1001>'
+
+
+def test_a_changed_setting_makes_the_next_sync_rewrite_the_rows(runner, api, app, rows):
+    api.post("/api/extensions", json={"number": "1001", "name": "User 1001"})
+    runner.invoke(args=["pbx", "sync"])
+    app.config["PBX_SIP_TRANSPORT"] = "transport-tcp"
+    runner.invoke(args=["pbx", "sync"])
+    assert rows("ps_endpoints")[0]["transport"] == "transport-tcp"
+
+
+def test_prune_after_a_sync_that_kept_unowned_rows_deletes_them(runner, api, db, rows):
+    api.post("/api/extensions", json={"number": "1001", "name": "User 1001"})
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO ps_aors (id, max_contacts) VALUES ('9999', 1)")
+    kept = runner.invoke(args=["pbx", "sync"])
+    assert "ps_aors: 9999" in kept.output
+    again = runner.invoke(args=["pbx", "sync"])
+    assert "ps_aors: 9999" in again.output  # the record remembers what it kept
+    runner.invoke(args=["pbx", "sync", "--prune"])
+    assert [r["id"] for r in rows("ps_aors")] == ["1001"]

@@ -146,13 +146,13 @@ def desired_rows(conn, settings: mapping.RealtimeSettings, owners: Iterable[Owne
 
 def _existing(conn, table: str, desired: list[dict], where=None) -> list[dict]:
     t = TABLES[table]
-    columns = set(ROW_KEYS[table])
-    for row in desired:
-        columns.update(row)
-    query = sa.select(*(t.c[c] for c in sorted(columns)))
+    columns = set(ROW_KEYS[table]).union(*desired)
+    names = sorted(columns)
+    query = sa.select(*(t.c[c] for c in names))
     if where is not None:
         query = query.where(where)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    # zip over plain tuples: a tenth of the cost of a mapping per row when a full sync reads 30,000 rows.
+    return [dict(zip(names, row)) for row in conn.execute(query).tuples()]
 
 
 def _key_clause(table: str, key: tuple):
@@ -171,17 +171,23 @@ def check_values(table: str, rows: Iterable[dict]) -> None:
     """The last word before Asterisk reads a value: nothing it would split (`;`), decode (`^XX`) or that a
     person cannot see, and nothing wider than its column. Services refuse such input first, naming their
     field; this catches whatever reached a row some other way, naming the column, before the database sees it."""
+    rows = list(rows)
+    if not rows:
+        return
     widths = WIDTHS[table]
-    for row in rows:
-        texts = [v for v in row.values() if isinstance(v, str)]
-        # One scan per row: the values joined by a space, which can neither hide nor make an unsafe sequence.
+    for column in set().union(*rows):
+        texts = [value for row in rows if (value := row.get(column)).__class__ is str]
+        if not texts:
+            continue
+        # One scan per column (a full sync writes 30,000 rows): the values joined by a space, which can
+        # neither hide nor make an unsafe sequence; only a hit looks at them one by one.
         if ASTERISK_UNSAFE.search(" ".join(texts)):
-            for column, value in row.items():
-                if isinstance(value, str) and (problem := asterisk_safe(value)):
+            for value in texts:
+                if problem := asterisk_safe(value):
                     raise ValidationError({f"{table}.{column}": problem})
-        for column, value in row.items():
-            if column in widths and isinstance(value, str) and len(value) > widths[column]:
-                raise ValidationError({f"{table}.{column}": f"must be at most {widths[column]} characters"})
+        width = widths.get(column)
+        if width and max(map(len, texts)) > width:
+            raise ValidationError({f"{table}.{column}": f"must be at most {width} characters"})
 
 
 def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
