@@ -132,93 +132,95 @@ def utf8_split_check(AMIProtocol) -> tuple[str, str]:
 
 
 def full_path(event_count: int) -> None:
-    from flask_migrate import upgrade
     from psycogreen.gevent import patch_psycopg
 
-    from pbxweb import create_app
-    from pbxweb.ami.listener import Listener
-    from tests.ami_server import AmiTestServer, capture_events
-    from tests.conftest import app_config, make_database, token_for
-    from tests.pgcluster import Cluster
+    from tests.ami_server import AmiTestServer
+
+    from .setup import bench_app
 
     patch_psycopg()
-    cluster = Cluster()
-    server_url = cluster.start()
     ami = AmiTestServer(AMI_DIR)
     try:
-        app = create_app(app_config(make_database(server_url, "pbx_bench_ami"), AMI_HOST="127.0.0.1", AMI_PORT=ami.port,
-                                    AMI_USERNAME=ami.username, AMI_SECRET=ami.secret))
-        with app.app_context():
-            upgrade()
-            headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
-        listener = Listener(app, flush_interval=0.05)
-        transactions = {"count": 0}
-        flush = listener.flush
-
-        def counted_flush():
-            transactions["count"] += 1
-            flush()
-
-        listener.flush = counted_flush
-        runner = gevent.spawn(listener.run)
-        deadline = time.monotonic() + 20
-        while not listener.connected and time.monotonic() < deadline:
-            gevent.sleep(0.02)
-        assert listener.connected, "the listener did not connect"
-
-        events = [e for capture in sorted(AMI_DIR.glob("*.ami")) for e in capture_events(AMI_DIR, capture.name)]
-        client = app.test_client()
-
-        def sentinel(name: str) -> bytes:
-            return (f"Event: QueueCallerJoin\r\nUniqueid: {name}\r\nChannel: PJSIP/1001-ffffffff\r\n"
-                    "Queue: extgroup_1\r\nPosition: 1\r\nCallerIDNum: 1001\r\n\r\n").encode()
-
-        def visible(name: str) -> bool:
-            with app.app_context():
-                body = client.get("/api/waiting-calls", headers=headers).get_json()
-            return any(c["uniqueid"] == name for c in body["waiting_calls"])
-
-        def run(name: str, bursts: list[bytes], gap: float) -> tuple[int, float, float]:
-            """Send the bursts `gap` seconds apart from a thread; returns (events, seconds until the last
-            one is visible through the read API, lag after the last send)."""
-            sent_at = {}
-
-            def send():
-                for burst in bursts:
-                    ami.push(burst)
-                    time.sleep(gap)
-                ami.push(sentinel(name))
-                sent_at["last"] = time.perf_counter()
-
-            before = transactions["count"]
-            start = time.perf_counter()
-            pusher = threading.Thread(target=send)
-            pusher.start()
-            deadline = time.monotonic() + 300
-            while not visible(name):
-                assert time.monotonic() < deadline, "the events never became visible"
-                gevent.sleep(0.01)
-            done = time.perf_counter()
-            pusher.join()
-            count = sum(b.count(b"\r\n\r\n") for b in bursts) + 1
-            return count, done - start, done - sent_at["last"], transactions["count"] - before
-
-        repeats = -(-event_count // len(events))
-        flood = [b"".join(events) * repeats]
-        count, elapsed, lag, txns = run("bench.flood", flood, 0)
-        print(f"full path, one flood (TCP → listener → PostgreSQL → read API): {count:,} events in {elapsed:.2f} s = "
-              f"{count / elapsed:,.0f} events/s in {txns} transactions (target >= 5,000 events/s)")
-        # Sustained: 20,000 events/s offered in bursts every 50 ms for 5 s; the writer must keep up.
-        burst = b"".join((events * 3)[:1000])
-        count, elapsed, lag, txns = run("bench.paced", [burst] * 100, 0.05)
-        print(f"full path, sustained 20,000 events/s offered for 5 s: {count:,} events, {count / elapsed:,.0f} events/s, "
-              f"in {txns} transactions ({count / max(1, txns):,.0f} events each), last event visible {lag * 1000:.0f} ms "
-              f"after it was sent")
-        listener.stop()
-        runner.join(timeout=5)
+        with bench_app("pbx_bench_ami", AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
+                       AMI_SECRET=ami.secret) as (app, _):
+            replay_through(app, ami, event_count)
     finally:
         ami.stop()
-        cluster.stop()
+
+
+def replay_through(app, ami, event_count: int) -> None:
+    """TCP → listener → PostgreSQL → read API, with the recorded events."""
+    from pbxweb.ami.listener import Listener
+    from tests.ami_server import capture_events
+    from tests.conftest import token_for
+
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
+    listener = Listener(app, flush_interval=0.05)
+    transactions = {"count": 0}
+    flush = listener.flush
+
+    def counted_flush():
+        transactions["count"] += 1
+        flush()
+
+    listener.flush = counted_flush
+    runner = gevent.spawn(listener.run)
+    deadline = time.monotonic() + 20
+    while not listener.connected and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+    assert listener.connected, "the listener did not connect"
+
+    events = [e for capture in sorted(AMI_DIR.glob("*.ami")) for e in capture_events(AMI_DIR, capture.name)]
+    client = app.test_client()
+
+    def sentinel(name: str) -> bytes:
+        return (f"Event: QueueCallerJoin\r\nUniqueid: {name}\r\nChannel: PJSIP/1001-ffffffff\r\n"
+                "Queue: extgroup_1\r\nPosition: 1\r\nCallerIDNum: 1001\r\n\r\n").encode()
+
+    def visible(name: str) -> bool:
+        with app.app_context():
+            body = client.get("/api/waiting-calls", headers=headers).get_json()
+        return any(c["uniqueid"] == name for c in body["waiting_calls"])
+
+    def run(name: str, bursts: list[bytes], gap: float) -> tuple[int, float, float]:
+        """Send the bursts `gap` seconds apart from a thread; returns (events, seconds until the last
+        one is visible through the read API, lag after the last send)."""
+        sent_at = {}
+
+        def send():
+            for burst in bursts:
+                ami.push(burst)
+                time.sleep(gap)
+            ami.push(sentinel(name))
+            sent_at["last"] = time.perf_counter()
+
+        before = transactions["count"]
+        start = time.perf_counter()
+        pusher = threading.Thread(target=send)
+        pusher.start()
+        deadline = time.monotonic() + 300
+        while not visible(name):
+            assert time.monotonic() < deadline, "the events never became visible"
+            gevent.sleep(0.01)
+        done = time.perf_counter()
+        pusher.join()
+        count = sum(b.count(b"\r\n\r\n") for b in bursts) + 1
+        return count, done - start, done - sent_at["last"], transactions["count"] - before
+
+    repeats = -(-event_count // len(events))
+    flood = [b"".join(events) * repeats]
+    count, elapsed, lag, txns = run("bench.flood", flood, 0)
+    print(f"full path, one flood (TCP → listener → PostgreSQL → read API): {count:,} events in {elapsed:.2f} s = "
+          f"{count / elapsed:,.0f} events/s in {txns} transactions (target >= 5,000 events/s)")
+    # Sustained: 20,000 events/s offered in bursts every 50 ms for 5 s; the writer must keep up.
+    burst = b"".join((events * 3)[:1000])
+    count, elapsed, lag, txns = run("bench.paced", [burst] * 100, 0.05)
+    print(f"full path, sustained 20,000 events/s offered for 5 s: {count:,} events, {count / elapsed:,.0f} events/s, "
+          f"in {txns} transactions ({count / max(1, txns):,.0f} events each), last event visible {lag * 1000:.0f} ms "
+          f"after it was sent")
+    listener.stop()
+    runner.join(timeout=5)
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ import time
 import gevent
 import sqlalchemy as sa
 
-from pbxweb import create_app
 from pbxweb.ami.listener import Listener
 from pbxweb.ext import db
 from tests.ami_server import AmiTestServer
-from tests.conftest import ASTERISK_FACTS, app_config, make_database
-from tests.pgcluster import Cluster
+from tests.conftest import ASTERISK_FACTS
+
+from .setup import bench_app
 
 # Run by a child process: Asterisk writing contacts, one INSERT and commit each, paced over `seconds`.
 REGISTER = r"""
@@ -77,47 +77,43 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
 
-    cluster = Cluster()
-    server = cluster.start()
     ami = AmiTestServer(ASTERISK_FACTS / "ami")
     try:
-        url = make_database(server, "pbx_bench_contacts")
-        app = create_app(app_config(url, AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
-                                    AMI_SECRET=ami.secret))
-        with app.app_context():
-            from flask_migrate import upgrade
-
-            upgrade()
-        listener = Listener(app, flush_interval=0.02)
-        running = gevent.spawn(listener.run)
-        with app.app_context():
-            deadline = time.time() + 10
-            while not listener.connected and time.time() < deadline:
-                gevent.sleep(0.05)
-            assert listener.connected, "the listener did not connect"
-
-            def run(first: int, count: int, seconds: float) -> tuple[list[float], float]:
-                worker = gevent.get_hub().threadpool.spawn(register, url, first, count, seconds)
-                committed = worker.get()
-                last = max(committed.values())
-                while len(shown(first, count)) < count and time.time() < last + 10:
-                    gevent.sleep(0.02)
-                seen = shown(first, count)
-                return lags_ms(committed, seen), max(seen.values(), default=last) - last
-
-            single, _ = run(50000, 1, 0.0)
-            lags, after_last = run(30000, args.phones, args.seconds)
-            p99 = lags[int(len(lags) * 0.99) - 1] if lags else float("nan")
-            print(f"baseline, one phone registering alone: lag {single[0]:.1f} ms")
-            print(f"{args.phones} phones registering over {args.seconds:g} s, no ContactStatus from AMI: "
-                  f"{len(lags)} shown registered; last shown {after_last * 1000:.0f} ms after the last row")
-            print(f"lag row commit -> status written: p50 {statistics.median(lags):.1f} ms, p99 {p99:.1f} ms, "
-                  f"max {lags[-1]:.1f} ms (p99 {p99 / single[0]:.1f}x the lone phone's)")
-        listener.stop()
-        running.join(timeout=5)
+        with bench_app("pbx_bench_contacts", AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
+                       AMI_SECRET=ami.secret) as (app, url):
+            measure(app, url, args)
     finally:
         ami.stop()
-        cluster.stop()
+
+
+def measure(app, url: str, args) -> None:
+    listener = Listener(app, flush_interval=0.02)
+    running = gevent.spawn(listener.run)
+    with app.app_context():
+        deadline = time.time() + 10
+        while not listener.connected and time.time() < deadline:
+            gevent.sleep(0.05)
+        assert listener.connected, "the listener did not connect"
+
+        def run(first: int, count: int, seconds: float) -> tuple[list[float], float]:
+            worker = gevent.get_hub().threadpool.spawn(register, url, first, count, seconds)
+            committed = worker.get()
+            last = max(committed.values())
+            while len(shown(first, count)) < count and time.time() < last + 10:
+                gevent.sleep(0.02)
+            seen = shown(first, count)
+            return lags_ms(committed, seen), max(seen.values(), default=last) - last
+
+        single, _ = run(50000, 1, 0.0)
+        lags, after_last = run(30000, args.phones, args.seconds)
+        p99 = lags[int(len(lags) * 0.99) - 1] if lags else float("nan")
+        print(f"baseline, one phone registering alone: lag {single[0]:.1f} ms")
+        print(f"{args.phones} phones registering over {args.seconds:g} s, no ContactStatus from AMI: "
+              f"{len(lags)} shown registered; last shown {after_last * 1000:.0f} ms after the last row")
+        print(f"lag row commit -> status written: p50 {statistics.median(lags):.1f} ms, p99 {p99:.1f} ms, "
+              f"max {lags[-1]:.1f} ms (p99 {p99 / single[0]:.1f}x the lone phone's)")
+    listener.stop()
+    running.join(timeout=5)
 
 
 if __name__ == "__main__":

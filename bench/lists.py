@@ -13,14 +13,13 @@ import time
 
 import sqlalchemy as sa
 
-from pbxweb import create_app
 from pbxweb.ext import db
 from pbxweb.extensions.service import to_dict
 from pbxweb.models import Extension, ExtensionStatus, utcnow
 from pbxweb.paging import encode_cursor
-from tests.conftest import app_config, make_database, token_for
-from tests.pgcluster import Cluster
+from tests.conftest import token_for
 
+from .setup import bench_app
 from .sync import seed_extensions
 
 
@@ -55,54 +54,45 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    cluster = Cluster()
-    server = cluster.start()
-    try:
-        app = create_app(app_config(make_database(server, "pbx_bench_lists")))
-        with app.app_context():
-            from flask_migrate import upgrade
+    with bench_app("pbx_bench_lists") as (app, _), app.app_context():
+        seed_extensions(args.extensions)
+        seed_status(args.extensions)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
+        client = app.test_client()
 
-            upgrade()
-            seed_extensions(args.extensions)
-            seed_status(args.extensions)
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
-            headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
-            client = app.test_client()
+        def everything() -> None:
+            with app.test_request_context():
+                [to_dict(e) for e in db.session.scalars(sa.select(Extension).order_by(Extension.number))]
+                db.session.remove()
 
-            def everything() -> None:
-                with app.test_request_context():
-                    [to_dict(e) for e in db.session.scalars(sa.select(Extension).order_by(Extension.number))]
-                    db.session.remove()
+        baseline = []
+        for _ in range(20):
+            start = time.perf_counter()
+            everything()
+            baseline.append((time.perf_counter() - start) * 1000)
+        baseline_ms = statistics.median(baseline)
+        print(f"extensions: {args.extensions}; baseline, every extension read and serialised at once: "
+              f"p50 {baseline_ms:.1f} ms")
 
-            baseline = []
-            for _ in range(20):
-                start = time.perf_counter()
-                everything()
-                baseline.append((time.perf_counter() - start) * 1000)
-            baseline_ms = statistics.median(baseline)
-            print(f"extensions: {args.extensions}; baseline, every extension read and serialised at once: "
-                  f"p50 {baseline_ms:.1f} ms")
-
-            deep = encode_cursor(str(100000 + args.extensions - 150))
-            cases = [
-                ("/api/extensions?limit=100", "first page"),
-                (f"/api/extensions?limit=100&cursor={deep}", "deep page"),
-                ("/api/extensions?limit=100&q=User 99", "search"),
-                ("/api/extensions?limit=500", "first page of 500"),
-                ("/api/extensions/status?limit=100", "status, first page"),
-                (f"/api/extensions/status?limit=100&cursor={deep}", "status, deep page"),
-                ("/api/extensions/status?limit=100&q=User 99", "status, search"),
-            ]
-            worst = 0.0
-            for url, label in cases:
-                latencies = timed(client, url, headers, args.requests)
-                worst = max(worst, p95(latencies))
-                print(f"{label:<22} p50 {statistics.median(latencies):6.1f} ms  p95 {p95(latencies):6.1f} ms  "
-                      f"({statistics.median(latencies) / baseline_ms:.2f}x the baseline)  {url}")
-            print(f"worst p95: {worst:.1f} ms (target < 30 ms)")
-    finally:
-        cluster.stop()
+        deep = encode_cursor(str(100000 + args.extensions - 150))
+        cases = [
+            ("/api/extensions?limit=100", "first page"),
+            (f"/api/extensions?limit=100&cursor={deep}", "deep page"),
+            ("/api/extensions?limit=100&q=User 99", "search"),
+            ("/api/extensions?limit=500", "first page of 500"),
+            ("/api/extensions/status?limit=100", "status, first page"),
+            (f"/api/extensions/status?limit=100&cursor={deep}", "status, deep page"),
+            ("/api/extensions/status?limit=100&q=User 99", "status, search"),
+        ]
+        worst = 0.0
+        for url, label in cases:
+            latencies = timed(client, url, headers, args.requests)
+            worst = max(worst, p95(latencies))
+            print(f"{label:<22} p50 {statistics.median(latencies):6.1f} ms  p95 {p95(latencies):6.1f} ms  "
+                  f"({statistics.median(latencies) / baseline_ms:.2f}x the baseline)  {url}")
+        print(f"worst p95: {worst:.1f} ms (target < 30 ms)")
 
 
 if __name__ == "__main__":

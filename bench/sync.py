@@ -15,13 +15,12 @@ import time
 
 import sqlalchemy as sa
 
-from pbxweb import create_app
 from pbxweb.cli import run_sync
 from pbxweb.ext import db
 from pbxweb.models import Extension
 from pbxweb.realtime.schema import SYNCED_TABLES, TABLES
-from tests.conftest import app_config, make_database
-from tests.pgcluster import Cluster
+
+from .setup import bench_app
 
 
 def seed_extensions(count: int) -> None:
@@ -75,66 +74,57 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=300)
     args = parser.parse_args()
 
-    cluster = Cluster()
-    server = cluster.start()
-    try:
-        app = create_app(app_config(make_database(server, "pbx_bench")))
-        with app.app_context():
-            from flask_migrate import upgrade
+    with bench_app("pbx_bench") as (app, _), app.app_context():
+        seed_extensions(args.extensions)
 
-            upgrade()
-            seed_extensions(args.extensions)
-
-            sync_times, copy_times = [], []
-            for _ in range(3):
-                truncate_realtime()
-                start = time.perf_counter()
-                with app.test_request_context():
-                    run_sync(SYNCED_TABLES, dry_run=False, prune=False)
-                sync_times.append(time.perf_counter() - start)
-                written = realtime_rows()
-                truncate_realtime()
-                copy_times.append(copy_rows(written))
-                assert realtime_rows() == written
-            total_rows = sum(len(r) for r in written.values())
-            sync_s, copy_s = min(sync_times), min(copy_times)
-            print(f"extensions: {args.extensions}, realtime rows: {total_rows}")
-            print(f"pbx sync from empty tables: {sync_s:.3f} s (best of 3; target <= 1.5 s)")
-            print(f"COPY of the same rows:      {copy_s:.3f} s (best of 3)")
-            print(f"sync speed / COPY speed:    {copy_s / sync_s:.2f}x (target >= 0.3x)")
-
-            noop_times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                with app.test_request_context():
-                    run_sync(SYNCED_TABLES, dry_run=False, prune=False)
-                noop_times.append(time.perf_counter() - start)
-            noop_s = min(noop_times)
-            print(f"second sync (nothing to do): {noop_s:.3f} s (best of 3) = {noop_s / sync_s:.2f}x the full sync "
-                  "(target <= 0.33x)")
-            with db.engine.begin() as conn:  # an admin's hand edit: the next sync must read everything again
-                conn.exec_driver_sql("UPDATE ps_aors SET qualify_frequency = 30 WHERE id = '100000'")
+        sync_times, copy_times = [], []
+        for _ in range(3):
+            truncate_realtime()
             start = time.perf_counter()
             with app.test_request_context():
-                repaired = run_sync(SYNCED_TABLES, dry_run=False, prune=False)
-            assert sum(len(c.updates) for c in repaired) == 1
-            print(f"sync after one hand edit (reads all, repairs 1 row): {time.perf_counter() - start:.3f} s")
+                run_sync(SYNCED_TABLES, dry_run=False, prune=False)
+            sync_times.append(time.perf_counter() - start)
+            written = realtime_rows()
+            truncate_realtime()
+            copy_times.append(copy_rows(written))
+            assert realtime_rows() == written
+        total_rows = sum(len(r) for r in written.values())
+        sync_s, copy_s = min(sync_times), min(copy_times)
+        print(f"extensions: {args.extensions}, realtime rows: {total_rows}")
+        print(f"pbx sync from empty tables: {sync_s:.3f} s (best of 3; target <= 1.5 s)")
+        print(f"COPY of the same rows:      {copy_s:.3f} s (best of 3)")
+        print(f"sync speed / COPY speed:    {copy_s / sync_s:.2f}x (target >= 0.3x)")
 
-            from tests.conftest import token_for
+        noop_times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            with app.test_request_context():
+                run_sync(SYNCED_TABLES, dry_run=False, prune=False)
+            noop_times.append(time.perf_counter() - start)
+        noop_s = min(noop_times)
+        print(f"second sync (nothing to do): {noop_s:.3f} s (best of 3) = {noop_s / sync_s:.2f}x the full sync "
+              "(target <= 0.33x)")
+        with db.engine.begin() as conn:  # an admin's hand edit: the next sync must read everything again
+            conn.exec_driver_sql("UPDATE ps_aors SET qualify_frequency = 30 WHERE id = '100000'")
+        start = time.perf_counter()
+        with app.test_request_context():
+            repaired = run_sync(SYNCED_TABLES, dry_run=False, prune=False)
+        assert sum(len(c.updates) for c in repaired) == 1
+        print(f"sync after one hand edit (reads all, repairs 1 row): {time.perf_counter() - start:.3f} s")
 
-            headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
-            client = app.test_client()
-            latencies = []
-            for i in range(args.posts):
-                start = time.perf_counter()
-                response = client.post("/api/extensions", json={"number": f"{200000 + i}", "name": f"Bench {i}"}, headers=headers)
-                latencies.append(time.perf_counter() - start)
-                assert response.status_code == 201, response.get_json()
-            latencies.sort()
-            print(f"POST /api/extensions with {args.extensions} existing: p50 {statistics.median(latencies) * 1000:.1f} ms, "
-                  f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms over {args.posts} (target p50 < 20 ms)")
-    finally:
-        cluster.stop()
+        from tests.conftest import token_for
+
+        headers = {"Authorization": f"Bearer {token_for('admin', 'bench')}"}
+        client = app.test_client()
+        latencies = []
+        for i in range(args.posts):
+            start = time.perf_counter()
+            response = client.post("/api/extensions", json={"number": f"{200000 + i}", "name": f"Bench {i}"}, headers=headers)
+            latencies.append(time.perf_counter() - start)
+            assert response.status_code == 201, response.get_json()
+        latencies.sort()
+        print(f"POST /api/extensions with {args.extensions} existing: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+              f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms over {args.posts} (target p50 < 20 ms)")
 
 
 if __name__ == "__main__":
