@@ -43,6 +43,8 @@ case "${1:-}" in
     shift
     venv requirements.txt
     export FLASK_APP=wsgi
+    # The development server speaks plain HTTP on 127.0.0.1: a Secure cookie would never come back.
+    export PBX_SECURE_COOKIES=${PBX_SECURE_COOKIES:-off}
     .venv/bin/flask db upgrade
     .venv/bin/flask pbx first-run
     exec .venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}" "$@"

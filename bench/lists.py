@@ -76,7 +76,7 @@ def main() -> None:
         print(f"extensions: {args.extensions}; baseline, every extension read and serialised at once: "
               f"p50 {baseline_ms:.1f} ms")
 
-        deep = encode_cursor(str(100000 + args.extensions - 150))
+        deep = encode_cursor([str(100000 + args.extensions - 150)])
         cases = [
             ("/api/extensions?limit=100", "first page"),
             (f"/api/extensions?limit=100&cursor={deep}", "deep page"),

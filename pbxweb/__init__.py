@@ -13,10 +13,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(settings.from_environment(app.instance_path))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    # A wallboard stays open all day: the CSRF token lives as long as the session, not an hour.
+    app.config["WTF_CSRF_TIME_LIMIT"] = None
+    # A CSV import of a few thousand extensions is well under this; 10 MB of junk is refused at the door.
+    app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
     if config:
         app.config.from_mapping(config)
 
-    from . import cli, errors, service_base
+    from . import audit, cli, errors, service_base
+    from .auth import access
     from .ext import csrf, db, migrate
     from .realtime import hooks
 
@@ -24,16 +30,24 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     hooks.init_app(app)
+    audit.init_app(app)
     errors.init_app(app)
+    access.init_app(app)
     service_base.init_app(app)
     cli.init_app(app)
 
     from .auth.views import bp as auth_bp
     from .dids_trunks.api import dids_bp, trunks_bp
     from .extensions.api import bp as extensions_api
+    from .extensions.views import bp as extensions_pages
+    from .groups.views import bp as groups_pages
+    from .dids_trunks.views import dids_bp as dids_pages, trunks_bp as trunks_pages
+    from .auth.users import bp as users_pages
+    from .audit.views import bp as audit_pages
     from .groups.api import bp as groups_api
     from .waiting_calls.api import bp as live_api
 
-    for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp):
+    for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp, extensions_pages, groups_pages,
+                      dids_pages, trunks_pages, users_pages, audit_pages):
         app.register_blueprint(blueprint)
     return app

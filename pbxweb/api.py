@@ -1,36 +1,20 @@
-"""What every JSON API blueprint shares: bearer-token auth and the JSON body (error bodies: pbxweb/errors).
+"""What every JSON API blueprint shares: no CSRF (it takes bearer tokens, never the cookie) and the JSON
+body. Who may call what: auth/access.py; error bodies: errors.py.
 
 Each area's ``api.py`` holds its own routes over its ``service.py``. The API is exempt from CSRF because it
 authenticates with a bearer token, never with the browser's cookie.
 """
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, request
 
-from .auth.service import user_for_token
-from .errors import error_response, parse_json
+from .errors import parse_json
 from .ext import csrf
 from .validation import ValidationError
 
-READ_ROLES = ("admin", "manager")
-WRITE_ROLES = ("admin",)
-
-
-def api_blueprint(name: str, url_prefix: str, read_roles=READ_ROLES, write_roles=WRITE_ROLES) -> Blueprint:
+def api_blueprint(name: str, url_prefix: str) -> Blueprint:
+    """A JSON API blueprint: bearer tokens only (auth/access.py checks them and the role rules), so no CSRF."""
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
     csrf.exempt(bp)
-
-    @bp.before_request
-    def authenticate():
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        user = user_for_token(token) if scheme.lower() == "bearer" and token else None
-        if user is None:
-            abort(error_response(401, {"_": "a valid bearer token is required"}, **{"WWW-Authenticate": 'Bearer realm="mini-pbx"'}))
-        g.api_user = user
-        allowed = read_roles if request.method in ("GET", "HEAD") else write_roles
-        if user.role not in allowed:
-            abort(error_response(403, {"_": f"the {user.role} role may not do this"}))
-
     return bp
 
 

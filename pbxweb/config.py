@@ -34,6 +34,7 @@ SETTINGS = (
     ("PBX_ODBC_PASSWORD", None, "its password; default: the password of DATABASE_URL (no default otherwise)"),
     ("PBX_AMI_LISTENER", "on", "`off` to not run the AMI listener in the web process (run `pbx ami-listen` apart)"),
     ("PBX_SORCERY_CACHE", "off", "`on` if sorcery.conf caches PJSIP objects in memory: saves then expire them over AMI"),
+    ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
 )
 
 
@@ -66,6 +67,7 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "PBX_EXTENSION_RING_SECONDS": int(values.pop("PBX_EXTENSION_RING_SECONDS")),
         "PBX_SORCERY_CACHE": _flag(values.pop("PBX_SORCERY_CACHE")),
         "PBX_AMI_LISTENER": _flag(values.pop("PBX_AMI_LISTENER")),
+        "SESSION_COOKIE_SECURE": _flag(values.pop("PBX_SECURE_COOKIES")),
         **values,
     }
     return config

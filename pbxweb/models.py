@@ -127,6 +127,9 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(sa.String(20))
     extension_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pbx_extensions.id", ondelete="SET NULL"))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Carried in each browser session: raising it (a password reset, a deactivation) ends every session.
+    session_version: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     extension: Mapped[Extension | None] = relationship()
 
@@ -160,6 +163,23 @@ class SyncState(db.Model):
     settings: Mapped[str] = mapped_column(sa.Text)
     # {table: {"unchanged": rows, "extras": [unowned row keys kept]}}
     summary: Mapped[str] = mapped_column(sa.Text)
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when: written by pbxweb/audit.py in the same transaction as the change."""
+
+    __tablename__ = "pbx_audit"
+    __table_args__ = (sa.Index("ix_pbx_audit_at", "at"), sa.Index("ix_pbx_audit_object", "object_type", "at"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # "user:alice" (a page), "token:alice" (the API), "cli"
+    actor: Mapped[str] = mapped_column(sa.String(100), index=True)
+    action: Mapped[str] = mapped_column(sa.String(10))  # create, update, delete
+    object_type: Mapped[str] = mapped_column(sa.String(20))
+    object_key: Mapped[str] = mapped_column(sa.String(100))
+    # {field: [old, new]}; secrets as "changed"
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
 
 
 class ApiToken(db.Model):

@@ -5,6 +5,7 @@ total, and the cursor of the next page.
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -18,33 +19,46 @@ MAX_LIMIT = 500
 @dataclass(frozen=True)
 class PageRequest:
     limit: int
-    after: str | None
+    after: list | None
     q: str | None
+    before: list | None = None
 
 
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+@dataclass
+class Page:
+    rows: list
+    total: int
+    next_cursor: str | None
+    prev_cursor: str | None
 
 
-def _decode_cursor(cursor: str) -> str | None:
+def encode_cursor(key: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list | None:
     try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode() or None
+        key = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
+    if isinstance(key, list) and key and all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in key):
+        return key
+    return None
 
 
-def page_request(args) -> PageRequest:
-    """Read `limit` (1-500, default 100), `cursor` (from a previous answer) and `q`; a 400 names a bad one."""
+def page_request(args, default_limit: int = DEFAULT_LIMIT) -> PageRequest:
+    """Read `limit` (1-500), `cursor` or `before` (from a previous answer) and `q`; a 400 names a bad one."""
     errors = Errors()
-    limit = integer(errors, "limit", args.get("limit", str(DEFAULT_LIMIT)), minimum=1, maximum=MAX_LIMIT)
-    after = None
-    if args.get("cursor"):
-        after = _decode_cursor(args["cursor"])
-        errors.check("cursor", after is not None, "is not a cursor this list gave out")
+    limit = integer(errors, "limit", args.get("limit", str(default_limit)), minimum=1, maximum=MAX_LIMIT)
+    cursors = {}
+    for name in ("cursor", "before"):
+        if args.get(name):
+            cursors[name] = _decode_cursor(args[name])
+            errors.check(name, cursors[name] is not None, "is not a cursor this list gave out")
     q = (args.get("q") or "").strip() or None
     errors.check("q", q is None or len(q) <= 80, "must be at most 80 characters")
     errors.raise_if_any()
-    return PageRequest(limit, after, q)
+    return PageRequest(limit, cursors.get("cursor"), q, cursors.get("before"))
 
 
 def contains(column, text: str):
@@ -53,16 +67,31 @@ def contains(column, text: str):
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-def fetch_page(session, query, key_column, page: PageRequest) -> tuple[list, int, str | None]:
-    """The rows of `query` (already filtered, selecting `key_column` by its name) ordered by `key_column`
-    after the cursor, the total of the filtered query, and the next cursor (None on the last page)."""
+def fetch_page(session, query, keys: tuple, page: PageRequest, *, descending: bool = False) -> Page:
+    """The rows of `query` (already filtered, selecting each of `keys` by its name) in the order of `keys`,
+    after the cursor (or before `before`), with the total of the filtered query and the cursors of the next
+    and previous pages (None at either end)."""
     total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    paged = query.order_by(key_column)
-    if page.after is not None:
-        paged = paged.where(key_column > page.after)
+    key = sa.tuple_(*keys)
+    forward = [k.desc() if descending else k.asc() for k in keys]
+    backward = [k.asc() if descending else k.desc() for k in keys]
+
+    def key_of(row) -> list:
+        return [row._mapping[k.key] for k in keys]
+
+    if page.before is not None and len(page.before) == len(keys):
+        earlier = key > sa.tuple_(*page.before) if descending else key < sa.tuple_(*page.before)
+        rows = session.execute(query.where(earlier).order_by(*backward).limit(page.limit + 1)).all()
+        more_before = len(rows) > page.limit
+        rows = rows[: page.limit][::-1]
+        return Page(rows, total, encode_cursor(key_of(rows[-1])) if rows else None,
+                    encode_cursor(key_of(rows[0])) if rows and more_before else None)
+    paged = query.order_by(*forward)
+    if page.after is not None and len(page.after) == len(keys):
+        later = key < sa.tuple_(*page.after) if descending else key > sa.tuple_(*page.after)
+        paged = paged.where(later)
     rows = session.execute(paged.limit(page.limit + 1)).all()
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1]._mapping[key_column.key])
-    return rows, total, next_cursor
+    more_after = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(rows, total, encode_cursor(key_of(rows[-1])) if more_after else None,
+                encode_cursor(key_of(rows[0])) if rows and page.after is not None else None)

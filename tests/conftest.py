@@ -71,6 +71,7 @@ def app_config(database_url: str, **extra) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-only-key",
         "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
         "AMI_USERNAME": None,
         "AMI_SECRET": None,
         # Tests drain the AMI outbox themselves, to see what was sent.

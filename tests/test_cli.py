@@ -24,7 +24,7 @@ def test_create_user_reads_the_password_from_stdin(runner, db):
 
 def test_create_user_with_an_unknown_extension_fails_clearly(runner, db):
     result = runner.invoke(args=["pbx", "create-user", "carol", "--role", "agent", "--extension", "4242"])
-    assert result.exit_code == 1 and "extension 4242 not found" in result.output
+    assert result.exit_code == 1 and "extension: 4242 is not an extension" in result.output
     assert db.session.query(User).count() == 0
 
 

@@ -76,8 +76,14 @@ def test_an_agent_may_not_pick_up_for_another_extension(client, waiting):
 
 
 def test_an_agent_cannot_touch_a_caller_of_another_group(client, waiting):
-    response = agent(client, "1001").post("/api/waiting-calls/2.1/redirect", json={"destination": "1001"})
-    assert response.status_code == 404 and waiting.actions("Redirect") == []
+    response = agent(client, "1001").post("/api/waiting-calls/2.1/pickup", json={})
+    assert response.status_code == 404 and waiting.actions("Originate") == []
+
+
+@pytest.mark.parametrize("uniqueid", ["1.8", "2.1"])
+def test_an_agent_may_not_redirect_a_caller_even_of_its_own_group(client, waiting, uniqueid):
+    response = agent(client, "1001").post(f"/api/waiting-calls/{uniqueid}/redirect", json={"destination": "1001"})
+    assert response.status_code == 403 and waiting.actions("Redirect") == []
 
 
 def test_a_pickup_for_an_unknown_extension_is_refused(api, waiting):

@@ -12,7 +12,7 @@ from .. import validation as v
 from ..ext import db
 from ..extensions.service import get_extension
 from ..models import ROLES, ApiToken, LoginFailures, User, as_utc, utcnow
-from ..service_base import commit
+from ..service_base import commit, get_or_not_found
 
 MIN_USER_PASSWORD = 12
 
@@ -27,12 +27,16 @@ def create_user(username: str, role: str, password: str | None = None, extension
         password = v.generate_password(20)
     else:
         errors.check("password", len(password) >= MIN_USER_PASSWORD, f"must be at least {MIN_USER_PASSWORD} characters")
+    extension = None
+    if extension_number is not None:
+        try:
+            extension = get_extension(extension_number)
+        except v.NotFound:
+            errors.check("extension", False, f"{extension_number} is not an extension")
     errors.raise_if_any()
     if db.session.scalar(sa.select(User).where(User.username == username)) is not None:
         raise v.Conflict({"username": f"user {username} already exists"})
-    user = User(username=username, role=role)
-    if extension_number is not None:
-        user.extension = get_extension(extension_number)
+    user = User(username=username, role=role, extension=extension)
     user.set_password(password)
     db.session.add(user)
     commit("username", f"user {username} already exists")
@@ -149,3 +153,49 @@ def sign_in(username: str, password: str, address: str | None) -> User | None:
 
 def has_admin() -> bool:
     return db.session.scalar(sa.select(User.id).where(User.role == "admin").limit(1)) is not None
+
+
+# --- the users page --------------------------------------------------------------------------------------
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(sa.select(User).order_by(User.username)))
+
+
+def update_user(user_id: int, data: dict, acting: User) -> User:
+    """Role, own extension, active. Deactivating ends every session of the user at once."""
+    errors = v.Errors()
+    for field in sorted(set(data) - {"role", "extension", "is_active"}):
+        errors.check(field, False, "is not a field of a user")
+    user = get_or_not_found(User, f"user {user_id}", id=user_id, lock=True)
+    role = v.choice(errors, "role", data.get("role", user.role), ROLES)
+    is_active = v.boolean(errors, "is_active", data.get("is_active", user.is_active))
+    extension = user.extension
+    if "extension" in data:
+        number = (data["extension"] or "").strip()
+        extension = None
+        if number:
+            try:
+                extension = get_extension(number)
+            except v.NotFound:
+                errors.check("extension", False, f"{number} is not an extension")
+    if user.id == acting.id:
+        # The last way back in must not be closed by mistake.
+        errors.check("role", role == "admin", "of your own account cannot be lowered: ask another admin")
+        errors.check("is_active", bool(is_active), "of your own account cannot be switched off")
+    errors.raise_if_any()
+    if not is_active and user.is_active:
+        user.session_version += 1
+    user.role, user.is_active, user.extension = role, is_active, extension
+    commit()
+    return user
+
+
+def reset_password(user_id: int) -> tuple[User, str]:
+    """A new generated password, shown once; every session of the user ends."""
+    user = get_or_not_found(User, f"user {user_id}", id=user_id, lock=True)
+    password = v.generate_password(20)
+    user.set_password(password)
+    user.session_version += 1
+    commit()
+    return user, password

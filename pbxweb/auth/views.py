@@ -9,9 +9,7 @@ bp = Blueprint("auth", __name__)
 
 @bp.get("/")
 def index():
-    if "user_id" not in session:
-        return redirect(url_for("auth.login"))
-    return render_template("auth/home.html", username=session.get("username"))
+    return render_template("auth/home.html")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -24,12 +22,22 @@ def login():
             error, status = refused.errors["_"], refused.status
         else:
             if user is not None:
+                # A new session from scratch (nothing of the anonymous one survives), tied to the account's
+                # session version so that a password reset or a deactivation ends it.
                 session.clear()
                 session["user_id"] = user.id
                 session["username"] = user.username
-                return redirect(url_for("auth.index"))
+                session["version"] = user.session_version
+                return redirect(_safe_next(request.args.get("next")))
             error, status = "Unknown user or wrong password.", 401
     return render_template("auth/login.html", error=error), status
+
+
+def _safe_next(target: str | None) -> str:
+    """Back to the page that asked for a sign-in, if it is one of ours (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("auth.index")
 
 
 @bp.post("/logout")

@@ -180,6 +180,24 @@ def _validate_trunk(data: dict, trunk: Trunk | None) -> dict:
     return clean
 
 
+def registration_states(config) -> dict[str, str] | None:
+    """Each registering trunk's outbound registration as Asterisk reports it right now (`Registered`,
+    `Rejected`, …), or None when Asterisk cannot be asked."""
+    from ..ami import actions
+    from ..ami.client import AmiError
+
+    if not actions.configured(config):
+        return None
+    try:
+        with actions.connect(config, timeout=2.0) as ami:
+            answer = ami.action("PJSIPShowRegistrationsOutbound")
+    except AmiError:
+        return None
+    if answer.response != "Success":
+        return None
+    return {e.get("ObjectName"): e.get("Status") or "unknown" for e in answer.events if e.event == "OutboundRegistrationDetail"}
+
+
 def list_trunks() -> list[Trunk]:
     return list(db.session.scalars(sa.select(Trunk).order_by(Trunk.name)))
 

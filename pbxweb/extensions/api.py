@@ -9,8 +9,9 @@ bp = api_blueprint("extensions_api", "/api/extensions")
 
 @bp.get("")
 def list_extensions():
-    extensions, total, next_cursor = service.list_extensions(page_request(request.args))
-    return {"extensions": [service.to_dict(e) for e in extensions], "total": total, "next_cursor": next_cursor}
+    page = service.list_extensions(page_request(request.args))
+    return {"extensions": [service.to_dict(row.Extension) for row in page.rows], "total": page.total,
+            "next_cursor": page.next_cursor}
 
 
 @bp.post("")

@@ -8,7 +8,7 @@ from flask import current_app
 from .. import validation as v
 from ..ext import db
 from ..models import Did, Extension, ExtensionGroup, GroupMember
-from ..paging import PageRequest, contains, fetch_page
+from ..paging import Page, PageRequest, contains, fetch_page
 from ..realtime import store
 from ..realtime.mapping import callerid
 from ..service_base import commit, ensure_unique, get_or_not_found, lock_rows
@@ -59,11 +59,19 @@ def search(query, q: str | None):
     return query
 
 
-def list_extensions(page: PageRequest) -> tuple[list[Extension], int, str | None]:
-    """One page of extensions by number, the total matching `q`, and the next page's cursor."""
-    query = search(sa.select(Extension, Extension.number), page.q)
-    rows, total, next_cursor = fetch_page(db.session, query, Extension.number, page)
-    return [row.Extension for row in rows], total, next_cursor
+# How the extension list can be ordered: the key columns of its keyset (number breaks ties).
+SORTS = {"number": (Extension.number,), "name": (Extension.name, Extension.number)}
+
+
+def list_extensions(page: PageRequest, sort: str = "number", descending: bool = False) -> Page:
+    """One page of extensions (rows with `.Extension`), the total matching `q`, and the cursors around it."""
+    keys = SORTS.get(sort, SORTS["number"])
+    query = search(sa.select(Extension, *keys), page.q)
+    return fetch_page(db.session, query, keys, page, descending=descending)
+
+
+def count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Extension))
 
 
 def get_extension(number: str, *, lock: bool = False) -> Extension:
@@ -85,8 +93,9 @@ def _check_number_free(number: str, current: Extension | None = None) -> None:
         raise v.Conflict({"number": f"Asterisk already has an endpoint {number} that Mini-PBX does not manage"})
 
 
-def create_extension(data: dict) -> tuple[Extension, str]:
-    """Returns the extension and its SIP password (generated unless a strong one is given)."""
+def new_extension(data: dict) -> tuple[Extension, str]:
+    """A valid extension built from `data` (not added to the session), and its SIP password (generated
+    unless a strong one is given); a ValidationError names every bad field. Uniqueness is the caller's."""
     config = current_app.config
     errors = v.Errors()
     _unknown_fields(errors, data)
@@ -103,21 +112,31 @@ def create_extension(data: dict) -> tuple[Extension, str]:
     max_contacts = v.integer(errors, "max_contacts", data.get("max_contacts", 1), minimum=1, maximum=10)
     is_active = v.boolean(errors, "is_active", data.get("is_active", True))
     errors.raise_if_any()
-    _check_number_free(number)
-    extension = Extension(
-        number=number,
-        name=name,
-        email=email,
-        sip_password=password,
-        context=context,
-        codecs=codecs,
-        voicemail=voicemail,
-        max_contacts=max_contacts,
-        is_active=is_active,
-    )
-    db.session.add(extension)
-    commit("number", f"extension {number} already exists")
+    extension = Extension(number=number, name=name, email=email, sip_password=password, context=context,
+                          codecs=codecs, voicemail=voicemail, max_contacts=max_contacts, is_active=is_active)
     return extension, password
+
+
+def create_extension(data: dict) -> tuple[Extension, str]:
+    """Returns the extension and its SIP password (generated unless a strong one is given)."""
+    extension, password = new_extension(data)
+    _check_number_free(extension.number)
+    db.session.add(extension)
+    commit("number", f"extension {extension.number} already exists")
+    return extension, password
+
+
+def numbers_taken(numbers: list[str]) -> dict[str, str]:
+    """Which of these numbers cannot be used, and why: an extension has it, or Asterisk has an endpoint by
+    that name that Mini-PBX does not manage. Two queries, whatever the count (a CSV import)."""
+    taken = {}
+    for start in range(0, len(numbers), 1000):
+        chunk = numbers[start:start + 1000]
+        for number in db.session.scalars(sa.select(Extension.number).where(Extension.number.in_(chunk))):
+            taken[number] = f"extension {number} already exists"
+        for number in store.existing_ids(db.session.connection(), "ps_endpoints", chunk):
+            taken.setdefault(number, f"Asterisk already has an endpoint {number} that Mini-PBX does not manage")
+    return taken
 
 
 def update_extension(number: str, data: dict) -> Extension:

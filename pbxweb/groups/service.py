@@ -85,8 +85,63 @@ def _validate_members(errors: v.Errors, items) -> list[tuple[Extension, int, boo
     return result
 
 
-def list_groups() -> list[ExtensionGroup]:
-    return list(db.session.scalars(sa.select(ExtensionGroup).order_by(ExtensionGroup.name)))
+# What each ring strategy does, in the words the group form shows.
+STRATEGY_HELP = {
+    "ringall": "Rings every free member at once; the first to answer takes the call.",
+    "hunt": "Rings one member at a time, in the order listed, top first.",
+    "memoryhunt": "Rings one member at a time, starting after the one who answered last (round robin).",
+    "leastrecent": "Rings the member whose last call ended longest ago.",
+    "fewestcalls": "Rings the member who has taken the fewest calls.",
+    "random": "Rings one member chosen at random.",
+}
+
+
+def list_groups(visible: set[int] | None = None) -> list[ExtensionGroup]:
+    """Every group by name; with `visible`, only those (an agent's own)."""
+    query = sa.select(ExtensionGroup).order_by(ExtensionGroup.name)
+    if visible is not None:
+        query = query.where(ExtensionGroup.id.in_(visible))
+    return list(db.session.scalars(query))
+
+
+def member_counts() -> dict[int, int]:
+    rows = db.session.execute(sa.select(GroupMember.group_id, sa.func.count()).group_by(GroupMember.group_id))
+    return dict(rows.tuples().all())
+
+
+def _members_as_items(group_id: int) -> list[dict]:
+    return [{"number": m["number"], "penalty": m["penalty"]} for m in to_dict(get_group(group_id))["members"]]
+
+
+def add_member(group_id: int, number: str) -> dict:
+    items = _members_as_items(group_id)
+    if any(item["number"] == number for item in items):
+        raise v.Conflict({"number": f"extension {number} is a member already"})
+    return replace_members(group_id, [*items, {"number": number}])
+
+
+def remove_member(group_id: int, number: str) -> dict:
+    return replace_members(group_id, [i for i in _members_as_items(group_id) if i["number"] != number])
+
+
+def set_penalty(group_id: int, number: str, penalty) -> dict:
+    items = _members_as_items(group_id)
+    for item in items:
+        if item["number"] == number:
+            item["penalty"] = penalty
+    return replace_members(group_id, items)
+
+
+def move_member(group_id: int, number: str, step: int) -> dict:
+    """One place up (-1) or down (+1) in the ringing order."""
+    items = _members_as_items(group_id)
+    index = next((i for i, item in enumerate(items) if item["number"] == number), None)
+    if index is None:
+        raise v.NotFound(f"member {number}")
+    other = index + step
+    if 0 <= other < len(items):
+        items[index], items[other] = items[other], items[index]
+    return replace_members(group_id, items)
 
 
 def get_group(group_id: int, *, lock: bool = False) -> ExtensionGroup:

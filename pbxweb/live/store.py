@@ -163,9 +163,9 @@ def extension_statuses(session, group_ids: set[int] | None, page: PageRequest) -
         query = query.where(ext_t.c.id.in_(members))
     if page.q:
         query = query.where(sa.or_(contains(ext_t.c.number, page.q), contains(ext_t.c.name, page.q)))
-    rows, total, next_cursor = fetch_page(session, query, ext_t.c.number, page)
+    found = fetch_page(session, query, (ext_t.c.number,), page)
     result = []
-    for row in rows:
+    for row in found.rows:
         result.append({
             "number": row.number,
             "name": row.name,
@@ -176,7 +176,17 @@ def extension_statuses(session, group_ids: set[int] | None, page: PageRequest) -
             "user_agent": row.user_agent,
             "queues": row.queues or {},
         })
-    return result, total, next_cursor
+    return result, found.total, found.next_cursor
+
+
+def statuses_of(session, numbers: list[str]) -> dict[str, dict]:
+    """What Asterisk last said of these extensions (those it said nothing of are absent): for a page's rows."""
+    if not numbers:
+        return {}
+    rows = session.execute(sa.select(status_t.c.number, status_t.c.registration, status_t.c.device_state,
+                                     status_t.c.calls, status_t.c.updated_at).where(status_t.c.number.in_(numbers)))
+    return {r.number: {"registration": r.registration, "device_state": r.device_state, "calls": r.calls,
+                       "updated_at": as_utc(r.updated_at)} for r in rows}
 
 
 def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:

@@ -293,6 +293,11 @@ def with_credentials(conn, auth_ids: list[str]) -> list[str]:
     return sorted(conn.execute(sa.select(t.c.id).where(t.c.id.in_(auth_ids), holds)).scalars())
 
 
+def existing_ids(conn, table: str, keys: list[str]) -> list[str]:
+    t = TABLES[table]
+    return list(conn.execute(sa.select(t.c.id).where(t.c.id.in_(keys))).scalars())
+
+
 def row_exists(conn, table: str, key: str) -> bool:
     t = TABLES[table]
     return conn.execute(sa.select(sa.literal(1)).where(t.c.id == key).limit(1)).first() is not None

@@ -10,25 +10,25 @@ from flask import g, request
 from ..api import api_blueprint, json_body
 from ..ext import db
 from ..live import store
-from ..models import ROLES
 from ..paging import page_request
 from . import service
 
-# Every role reads live state and acts on waiting callers (an agent within its own groups).
-bp = api_blueprint("live_api", "/api", read_roles=ROLES, write_roles=ROLES)
+# Every role reads live state and picks up waiting callers, an agent within its own groups; redirecting is
+# for staff (auth/access.py).
+bp = api_blueprint("live_api", "/api")
 
 
 @bp.get("/waiting-calls")
 def waiting_calls():
     ami = store.ami_status(db.session)
-    groups = store.visible_group_ids(db.session, g.api_user)
+    groups = store.visible_group_ids(db.session, g.user)
     return {"waiting_calls": store.waiting_calls(db.session, groups), "stale": ami["stale"], "ami": ami}
 
 
 @bp.get("/extensions/status")
 def extension_status():
     ami = store.ami_status(db.session)
-    groups = store.visible_group_ids(db.session, g.api_user)
+    groups = store.visible_group_ids(db.session, g.user)
     statuses, total, next_cursor = store.extension_statuses(db.session, groups, page_request(request.args))
     return {"extensions": statuses, "total": total, "next_cursor": next_cursor, "stale": ami["stale"], "ami": ami}
 
@@ -41,11 +41,11 @@ def ami_status():
 @bp.post("/waiting-calls/<uniqueid>/pickup")
 def pick_up(uniqueid):
     body = json_body()
-    message = service.pick_up(uniqueid, g.api_user, body.get("extension"))
+    message = service.pick_up(uniqueid, g.user, body.get("extension"))
     return {"status": "ringing", "message": message}, 202
 
 
 @bp.post("/waiting-calls/<uniqueid>/redirect")
 def redirect(uniqueid):
-    message = service.redirect(uniqueid, g.api_user, json_body().get("destination"))
+    message = service.redirect(uniqueid, g.user, json_body().get("destination"))
     return {"status": "redirected", "message": message}, 202

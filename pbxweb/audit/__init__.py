@@ -1,0 +1,116 @@
+"""The audit log: every create, update and delete of what an admin manages — from a page, the API or the
+CLI — recorded with who, when, which object and which fields changed (old → new), in the same transaction
+as the change itself. Secrets are recorded as "changed", never their value.
+
+Like the realtime rows, it is written in `after_flush` with Core SQL on the flush's own connection: the
+change and its record commit or roll back together.
+"""
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask import g, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..models import AuditEntry, Did, Extension, ExtensionGroup, GroupMember, Trunk, User, utcnow
+
+# model → (object type shown in the log, how the object is named, fields whose values are secret)
+AUDITED = {
+    Extension: ("extension", lambda o: o.number, {"sip_password"}),
+    ExtensionGroup: ("group", lambda o: o.name, set()),
+    Did: ("DID", lambda o: o.number, set()),
+    Trunk: ("trunk", lambda o: o.name, {"password"}),
+    User: ("user", lambda o: o.username, {"password_hash"}),
+}
+# Bookkeeping, not an admin's change.
+IGNORED_FIELDS = {"id", "created_at", "session_version"}
+OBJECT_TYPES = ("extension", "group", "DID", "trunk", "user")
+
+
+def _actor() -> str:
+    return g.get("actor", "cli") if has_request_context() else "cli"
+
+
+def _plain(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _changes(obj, secret: set[str], creating: bool) -> dict:
+    state = sa.inspect(obj)
+    changes = {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in IGNORED_FIELDS:
+            continue
+        history = state.attrs[key].history
+        if creating:
+            new = getattr(obj, key)
+            if new is not None:
+                changes[key] = "set" if key in secret else [None, _plain(new)]
+        elif history.has_changes():
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old != new:
+                changes[key] = "changed" if key in secret else [_plain(old), _plain(new)]
+    return changes
+
+
+def _member_entry(member: GroupMember, session: Session) -> tuple[str, str, dict] | None:
+    """A member added, removed or changed shows as an update of its group."""
+    # Taken by id: a member removed from its group's list no longer points at the group.
+    group = session.get(ExtensionGroup, member.group_id) if member.group_id is not None else None
+    extension = session.get(Extension, member.extension_id) if member.extension_id is not None else None
+    number = extension.number if extension is not None else str(member.extension_id)
+    if group is None or group in session.deleted:
+        return None  # the group's own deletion says it all
+    if member in session.new:
+        return group.name, number, {f"member {number}": [None, f"added (penalty {member.penalty})"]}
+    if member in session.deleted:
+        return group.name, number, {f"member {number}": ["member", "removed"]}
+    changes = {f"member {number} {k}": v for k, v in _changes(member, set(), False).items()
+               if k in ("penalty", "paused", "position")}
+    return (group.name, number, changes) if changes else None
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    rows = []
+    at = utcnow()
+    actor = _actor()
+    member_changes: dict[str, dict] = {}
+    for collection, action in ((session.new, "create"), (session.dirty, "update"), (session.deleted, "delete")):
+        for obj in collection:
+            if isinstance(obj, GroupMember):
+                entry = _member_entry(obj, session)
+                if entry:
+                    member_changes.setdefault(entry[0], {}).update(entry[2])
+                continue
+            audited = AUDITED.get(type(obj))
+            if audited is None:
+                continue
+            object_type, name, secret = audited
+            changes = {} if action == "delete" else _changes(obj, secret, action == "create")
+            if action == "update" and not changes:
+                continue
+            key = name(obj)
+            if action == "update":
+                # A rename is recorded under the name the object had, and says what it became.
+                old_name = {"extension": "number", "group": "name", "DID": "number", "trunk": "name", "user": "username"}[object_type]
+                if old_name in changes and isinstance(changes[old_name], list):
+                    key = changes[old_name][0]
+            rows.append({"at": at, "actor": actor, "action": action, "object_type": object_type,
+                         "object_key": str(key)[:100], "changes": changes})
+    for group_name, changes in member_changes.items():
+        rows.append({"at": at, "actor": actor, "action": "update", "object_type": "group",
+                     "object_key": group_name[:100], "changes": changes})
+    if rows:
+        session.connection().execute(sa.insert(AuditEntry.__table__), rows)
+
+
+def init_app(app) -> None:
+    from ..ext import db
+
+    if not event.contains(db.session, "after_flush", _after_flush):
+        event.listen(db.session, "after_flush", _after_flush)

@@ -1,0 +1,162 @@
+"""DID and trunk pages. A DID's destination is picked from the groups and extensions; a trunk shows its
+registration as Asterisk reports it when the page is opened."""
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, render_template, request
+
+from ..ext import db
+from ..models import Extension, ExtensionGroup
+from ..pages import closing, form_data
+from ..validation import ServiceError
+from . import service
+
+dids_bp = Blueprint("dids", __name__, url_prefix="/dids")
+trunks_bp = Blueprint("trunks", __name__, url_prefix="/trunks")
+
+# Enough for a small business's picker; past it, the number is typed (the list holds the first ones).
+DESTINATION_CHOICES = 1000
+
+
+def _destinations() -> dict:
+    groups = db.session.execute(sa.select(ExtensionGroup.id, ExtensionGroup.name).order_by(ExtensionGroup.name)).all()
+    extensions = db.session.execute(
+        sa.select(Extension.number, Extension.name).order_by(Extension.number).limit(DESTINATION_CHOICES)).all()
+    return {"groups": groups, "extensions": extensions}
+
+
+def _did_form(did: dict | None, values, errors, status=200):
+    return render_template("dids/_form.html", did=did, values=values, errors=errors, **_destinations()), status
+
+
+def _did_data() -> dict:
+    """The form's one destination picker ("group:3", "extension:1001") as the service's two fields."""
+    data = form_data(("number", "description"), ("is_active",))
+    kind, _, target = request.form.get("target", "").partition(":")
+    if kind or target:
+        data["destination_type"], data["destination"] = kind, target
+    return data
+
+
+def _did_errors(errors: dict) -> dict:
+    shown = dict(errors)
+    for field in ("destination_type", "destination"):
+        if field in shown:
+            shown.setdefault("target", shown.pop(field))
+    return shown
+
+
+def _did_list_context():
+    return {"dids": [service.did_to_dict(d) for d in service.list_dids()], **_destinations()}
+
+
+@dids_bp.get("")
+def list_page():
+    return render_template("dids/list.html", **_did_list_context())
+
+
+@dids_bp.get("/new")
+def new_form():
+    return _did_form(None, {"is_active": True}, {})
+
+
+@dids_bp.post("")
+def create():
+    try:
+        did = service.create_did(_did_data())
+    except ServiceError as error:
+        return _did_form(None, request.form, _did_errors(error.errors), error.status)
+    return closing(render_template("dids/_row.html", did=did, oob="afterbegin:#did-rows", **_destinations())
+                   + '<div id="dids-empty" hx-swap-oob="true"></div>')
+
+
+@dids_bp.get("/<int:did_id>/edit")
+def edit_form(did_id):
+    did = service.did_to_dict(service.get_did(did_id))
+    return _did_form(did, {**did, "target": f"{did['destination_type']}:{did['destination']}"}, {})
+
+
+@dids_bp.post("/<int:did_id>")
+def update(did_id):
+    try:
+        did = service.update_did(did_id, _did_data())
+    except ServiceError as error:
+        if error.status == 404:
+            raise
+        return _did_form(service.did_to_dict(service.get_did(did_id)), request.form, _did_errors(error.errors), error.status)
+    return closing(render_template("dids/_row.html", did=did, oob=f"outerHTML:#did-{did_id}", **_destinations()))
+
+
+@dids_bp.post("/<int:did_id>/active")
+def toggle_active(did_id):
+    did = service.update_did(did_id, {"is_active": "is_active" in request.form})
+    return render_template("dids/_row.html", did=did, oob=None, **_destinations())
+
+
+@dids_bp.post("/<int:did_id>/delete")
+def delete(did_id):
+    service.delete_did(did_id)
+    return ""
+
+
+# --- trunks -------------------------------------------------------------------------------------------
+
+TRUNK_FIELDS = ("name", "host", "port", "transport", "username", "password", "match", "codecs", "context")
+
+
+def _trunk_form(trunk: dict | None, values, errors, status=200):
+    return render_template("trunks/_form.html", trunk=trunk, values=values, errors=errors,
+                           transports=service.TRANSPORTS), status
+
+
+def _trunk_data(editing: bool) -> dict:
+    data = form_data(TRUNK_FIELDS, ("register", "is_active"))
+    if not data.get("username"):
+        data.update(username=None, password=None)  # no user name: the provider does not authenticate us
+    elif editing and not data.get("password"):
+        del data["password"]  # left empty on an edit: keep the one it has
+    return data
+
+
+@trunks_bp.get("")
+def list_page():
+    trunks = [service.trunk_to_dict(t) for t in service.list_trunks()]
+    states = service.registration_states(current_app.config) if any(t["register"] for t in trunks) else {}
+    return render_template("trunks/list.html", trunks=trunks, states=states)
+
+
+@trunks_bp.get("/new")
+def new_form():
+    return _trunk_form(None, {"port": 5060, "is_active": True}, {})
+
+
+@trunks_bp.post("")
+def create():
+    try:
+        trunk = service.create_trunk(_trunk_data(editing=False))
+    except ServiceError as error:
+        return _trunk_form(None, request.form, error.errors, error.status)
+    return closing(render_template("trunks/_row.html", trunk=trunk, states={}, oob="afterbegin:#trunk-rows")
+                   + '<div id="trunks-empty" hx-swap-oob="true"></div>')
+
+
+@trunks_bp.get("/<int:trunk_id>/edit")
+def edit_form(trunk_id):
+    trunk = service.trunk_to_dict(service.get_trunk(trunk_id))
+    return _trunk_form(trunk, {**trunk, "match": ", ".join(trunk["match"]), "codecs": ",".join(trunk["codecs"])}, {})
+
+
+@trunks_bp.post("/<int:trunk_id>")
+def update(trunk_id):
+    try:
+        trunk = service.update_trunk(trunk_id, _trunk_data(editing=True))
+    except ServiceError as error:
+        if error.status == 404:
+            raise
+        return _trunk_form(service.trunk_to_dict(service.get_trunk(trunk_id)), request.form, error.errors, error.status)
+    return closing(render_template("trunks/_row.html", trunk=trunk, states={}, oob=f"outerHTML:#trunk-{trunk_id}"))
+
+
+@trunks_bp.post("/<int:trunk_id>/delete")
+def delete(trunk_id):
+    service.delete_trunk(trunk_id)
+    return ""

@@ -1,0 +1,135 @@
+"""Group pages: the list, create and edit with each ring strategy explained, and a group's members —
+added from a search, penalty edited in place, the ringing order for hunt, pause as Asterisk reports it.
+Managers edit as admins do; QA and agents look (an agent at its own groups only)."""
+
+from flask import Blueprint, g, render_template, request
+
+from .. import validation as v
+from ..ext import db
+from ..live import store as live
+from ..models import RING_STRATEGIES
+from ..pages import closing, form_data, page_or_fragment, refused
+from ..paging import PageRequest
+from ..extensions import service as extensions
+from ..validation import ServiceError
+from . import service
+
+bp = Blueprint("groups", __name__, url_prefix="/groups")
+
+FIELDS = ("name", "ring_strategy", "ring_timeout", "musicclass", "max_wait")
+
+
+def _visible() -> set[int] | None:
+    return live.visible_group_ids(db.session, g.user)
+
+
+def _group(group_id: int) -> dict:
+    """The group as the service shows it, if this user may see it (else 404, as if it did not exist)."""
+    visible = _visible()
+    if visible is not None and group_id not in visible:
+        raise v.NotFound(f"group {group_id}")
+    return service.to_dict(service.get_group(group_id))
+
+
+@bp.get("")
+def list_page():
+    groups = service.list_groups(_visible())
+    return page_or_fragment("groups/list.html", "groups/_table.html", groups=groups, counts=service.member_counts(),
+                            help=service.STRATEGY_HELP)
+
+
+def _form(group: dict | None, values, errors, status=200):
+    return render_template("groups/_form.html", group=group, values=values, errors=errors, strategies=RING_STRATEGIES,
+                           help=service.STRATEGY_HELP), status
+
+
+@bp.get("/new")
+def new_form():
+    return _form(None, {}, {})
+
+
+@bp.post("")
+def create():
+    data = form_data(FIELDS, ("is_active",))
+    try:
+        group = service.create_group(data)
+    except ServiceError as error:
+        return _form(None, request.form, error.errors, error.status)
+    return closing(render_template("groups/_row.html", group=group, count=len(group["members"]), help=service.STRATEGY_HELP,
+                                   oob="afterbegin:#group-rows") + '<div id="groups-empty" hx-swap-oob="true"></div>')
+
+
+@bp.get("/<int:group_id>/edit")
+def edit_form(group_id):
+    return _form(_group(group_id), _group(group_id), {})
+
+
+@bp.post("/<int:group_id>")
+def update(group_id):
+    data = form_data(FIELDS, ("is_active",))
+    try:
+        group = service.update_group(group_id, data)
+    except ServiceError as error:
+        if error.status == 404:
+            raise
+        return _form(_group(group_id), request.form, error.errors, error.status)
+    row = render_template("groups/_row.html", group=group, count=len(group["members"]), help=service.STRATEGY_HELP,
+                          oob=f"outerHTML:#group-{group_id}")
+    header = render_template("groups/_header.html", group=group, help=service.STRATEGY_HELP, oob=True)
+    return closing(row + header)
+
+
+@bp.post("/<int:group_id>/delete")
+def delete(group_id):
+    service.delete_group(group_id)
+    return ""
+
+
+@bp.get("/<int:group_id>")
+def detail(group_id):
+    group = _group(group_id)
+    return render_template("groups/detail.html", group=group, help=service.STRATEGY_HELP, candidates=None)
+
+
+def _members(group: dict, status: int = 200, error: str | None = None):
+    return render_template("groups/_members.html", group=group, error=error), status
+
+
+def _member_change(group_id: int, change):
+    try:
+        return _members(change())
+    except ServiceError as error:
+        if error.status == 404:
+            raise
+        return _members(_group(group_id), error.status, " ".join(error.errors.values()))
+
+
+@bp.get("/<int:group_id>/candidates")
+def candidates(group_id):
+    """Extensions that could join, for the add-member search."""
+    group = _group(group_id)
+    members = {m["number"] for m in group["members"]}
+    page = extensions.list_extensions(PageRequest(limit=20, after=None, q=(request.args.get("q") or "").strip() or None))
+    found = [row.Extension for row in page.rows if row.Extension.number not in members]
+    return render_template("groups/_candidates.html", group=group, found=found, total=page.total)
+
+
+@bp.post("/<int:group_id>/members")
+def add_member(group_id):
+    return _member_change(group_id, lambda: service.add_member(group_id, request.form.get("number", "")))
+
+
+@bp.post("/<int:group_id>/members/<number>/delete")
+def remove_member(group_id, number):
+    return _member_change(group_id, lambda: service.remove_member(group_id, number))
+
+
+@bp.post("/<int:group_id>/members/<number>/penalty")
+def set_penalty(group_id, number):
+    return _member_change(group_id, lambda: service.set_penalty(group_id, number, request.form.get("penalty", "")))
+
+
+@bp.post("/<int:group_id>/members/<number>/move")
+def move_member(group_id, number):
+    step = -1 if request.form.get("direction") == "up" else 1
+    return _member_change(group_id, lambda: service.move_member(group_id, number, step))

@@ -1,0 +1,85 @@
+// Mini-PBX's few lines of behaviour on top of htmx: a <dialog> to confirm, a dialog panel for forms, the
+// "/" key to search, copy buttons for secrets shown once, and a toast when a request fails.
+(function () {
+  "use strict";
+
+  // hx-confirm asks in our own dialog, naming the object, instead of the browser's window.confirm.
+  document.addEventListener("htmx:confirm", function (event) {
+    if (!event.detail.question) return;
+    event.preventDefault();
+    const dialog = document.getElementById("confirm-dialog");
+    dialog.querySelector("#confirm-question").textContent = event.detail.question;
+    const yes = dialog.querySelector("[data-answer=yes]");
+    yes.textContent = event.detail.elt.dataset.confirmLabel || "Delete";
+    dialog.onclick = function (click) {
+      const answer = click.target.dataset && click.target.dataset.answer;
+      if (!answer) return;
+      dialog.close();
+      if (answer === "yes") event.detail.issueRequest(true);
+    };
+    dialog.showModal();
+    dialog.querySelector("[data-answer=no]").focus();
+  });
+
+  // Forms open in the panel dialog: whatever htmx swaps into #panel-body shows it; the server closes it
+  // with the HX-Trigger "closePanel" once a save succeeded.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "panel-body") {
+      const panel = document.getElementById("panel");
+      if (!panel.open) panel.showModal();
+      const bad = panel.querySelector("[aria-invalid=true]") || panel.querySelector("[autofocus]") ||
+        panel.querySelector("input:not([type=hidden]), select, textarea");
+      if (bad) bad.focus();
+    }
+  });
+  document.addEventListener("closePanel", function () {
+    const panel = document.getElementById("panel");
+    if (panel.open) panel.close();
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.matches("[data-close-panel]")) document.getElementById("panel").close();
+  });
+
+  // "/" focuses the page's search box, as in most admin tools.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const active = document.activeElement;
+    if (active && (active.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName))) return;
+    const search = document.querySelector("input[type=search]");
+    if (search) { event.preventDefault(); search.focus(); search.select(); }
+  });
+
+  // Copy a secret shown once.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    field.select();
+    const done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    else { document.execCommand("copy"); done(); }
+  });
+
+  // A failed request says so where the person is looking, with the server's own words.
+  function toast(message) {
+    const box = document.createElement("p");
+    box.className = "toast";
+    box.setAttribute("role", "alert");
+    box.textContent = message;
+    document.getElementById("toasts").appendChild(box);
+    setTimeout(function () { box.remove(); }, 6000);
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    const xhr = event.detail.xhr;
+    let message = "Something went wrong (" + xhr.status + ").";
+    try {
+      const body = JSON.parse(xhr.responseText);
+      message = Object.values(body.errors).join(" ");
+    } catch (ignored) {
+      const text = new DOMParser().parseFromString(xhr.responseText, "text/html").querySelector("[role=alert]");
+      if (text) message = text.textContent;
+    }
+    toast(message);
+  });
+  document.addEventListener("htmx:sendError", function () { toast("The server did not answer. Check the connection and try again."); });
+})();
