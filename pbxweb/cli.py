@@ -119,6 +119,46 @@ def create_token_command(username):
         _fail(error)
 
 
+@pbx.command("import-extensions")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+def import_extensions_command(file, dry_run):
+    """Create extensions from a CSV file: every row is checked first, then all are created or none."""
+    from .extensions import csv_io
+
+    raw = file.read()
+    try:
+        with click.progressbar(length=max(1, raw.count(b"\n")), label="Checking", file=sys.stderr) as bar:
+            def progress(rows):
+                for row in rows:
+                    bar.update(1)
+                    yield row
+
+            result = csv_io.import_extensions(raw, dry_run=dry_run, progress=progress)
+    except ServiceError as error:
+        _fail(error)
+    for line, field, message in result.errors:
+        click.echo(f"line {line}: {field if field != '_' else 'row'}: {message}", err=True)
+    if result.errors:
+        click.echo(f"{len(result.errors)} problem(s) in {result.rows} row(s): nothing was imported.", err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(f"All {result.rows} row(s) are valid. Dry run: nothing was written.")
+    else:
+        click.echo(f"Imported {result.created} extension(s).")
+
+
+@pbx.command("export-extensions")
+@click.argument("file", type=click.File("w"), default="-")
+@click.option("--passwords", is_flag=True, help="Include the SIP passwords (keep the file safe).")
+def export_extensions_command(file, passwords):
+    """Write every extension as CSV to FILE (standard output by default)."""
+    from .extensions import csv_io
+
+    for line in csv_io.export_rows(with_passwords=passwords):
+        file.write(line)
+
+
 @pbx.command("first-run")
 def first_run_command():
     """Create the first admin account when there is none, and print its password once."""
