@@ -32,8 +32,8 @@ def refused(template: str, error: ServiceError, **context):
     return render_template(template, errors=error.errors, **context), error.status
 
 
-def closing(body: str = "", status: int = 200, trigger: str = "closePanel"):
-    """An htmx answer that also closes the form's dialog."""
-    response = make_response(body, status)
-    response.headers["HX-Trigger"] = trigger
+def closing(body: str = ""):
+    """An htmx answer (out-of-band rows, say) that also closes the form's dialog once it is swapped in."""
+    response = make_response(body)
+    response.headers["HX-Trigger-After-Swap"] = "closePanel"
     return response

@@ -65,3 +65,172 @@ def test_a_wrong_password_is_refused_in_the_browser(app, live_server, page):
     page.fill("input[name=password]", "wrong")
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text() == "Unknown user or wrong password."
+
+
+# --- the admin pages -----------------------------------------------------------------------------------
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jon")
+LAST_NAMES = ("Martin", "Okafor", "Lindqvist", "Ramos")
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the screenshots of each page go: the test run's temp dir, or PBX_SCREENSHOTS when set."""
+    folder = Path(os.environ.get("PBX_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sign_in(page, live_server, username="alice", password="correct horse battery"):
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+
+
+@pytest.fixture
+def office(app, db):
+    """A realistic small office: 40 extensions (some on the phone), 5 groups, DIDs, a trunk, users."""
+    from pbxweb.dids_trunks import service as dids_trunks
+    from pbxweb.extensions import service as extensions
+    from pbxweb.groups import service as groups
+    from pbxweb.live import store
+    from pbxweb.models import ExtensionStatus, utcnow
+
+    create_user("alice", "admin", "correct horse battery")
+    for i in range(40):
+        name = f"{FIRST_NAMES[i % 10]} {LAST_NAMES[i // 10]}"
+        extensions.create_extension({"number": str(2001 + i), "name": name, "voicemail": i % 3 == 0,
+                                     "email": f"{name.split()[0].lower()}{i}@example.com" if i % 2 else None})
+    ids = {}
+    for index, (name, strategy) in enumerate((("Sales", "ringall"), ("Support", "hunt"), ("Billing", "memoryhunt"),
+                                              ("Reception", "ringall"), ("Night line", "random"))):
+        members = [{"number": str(2001 + index * 6 + k), "penalty": k % 2} for k in range(6)]
+        ids[name] = groups.create_group({"name": name, "ring_strategy": strategy, "members": members})["id"]
+    dids_trunks.create_did({"number": "31201234567", "destination_type": "group", "destination": ids["Reception"],
+                            "description": "Main line"})
+    dids_trunks.create_did({"number": "31201234568", "destination_type": "group", "destination": ids["Support"],
+                            "description": "Support hotline"})
+    dids_trunks.create_did({"number": "31201234599", "destination_type": "extension", "destination": "2001",
+                            "description": "Ann's direct line", "is_active": False})
+    dids_trunks.create_trunk({"name": "provider", "host": "sip.example.net", "username": "acct42",
+                              "password": "trunk-Secret-99", "register": True, "match": ["198.51.100.0/24"]})
+    create_user("mia", "manager", "correct horse battery")
+    create_user("dev", "agent", "correct horse battery", "2004")
+    states = ["NOT_INUSE"] * 20 + ["INUSE"] * 6 + ["RINGING"] * 3 + ["ONHOLD"] * 2
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(ExtensionStatus.__table__), [
+            {"number": str(2001 + i), "registration": "unreachable" if i == 31 else "registered", "device_state": state,
+             "calls": 1 if state != "NOT_INUSE" else 0, "queues": {}, "updated_at": utcnow()}
+            for i, state in enumerate(states + ["NOT_INUSE"])
+        ])
+        store.set_ami_status(conn, connected=True, since=store.now(), asterisk_version="22.10.1")
+    return ids
+
+
+def test_screenshots_of_every_admin_page(app, live_server, page, office, screenshots):
+    sign_in(page, live_server)
+    pages = {"home": "/", "extensions": "/extensions", "groups": "/groups", "group": f"/groups/{office['Support']}",
+             "dids": "/dids", "trunks": "/trunks", "users": "/users", "audit": "/audit", "import": "/extensions/import"}
+    for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        for name, path in pages.items():
+            page.goto(f"{live_server}{path}")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(screenshots / f"{name}-{size_name}.png"))
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server}/extensions")
+    page.click("text=New extension")
+    page.wait_for_selector("#panel[open] input[name=number]")
+    page.fill("input[name=number]", "0999")
+    page.fill("input[name=name]", 'Bad "quote"')
+    page.click("#panel button[type=submit]")
+    page.wait_for_selector("#e-number")
+    page.screenshot(path=str(screenshots / "extension-form-errors-desktop.png"))
+    print(f"\nscreenshots: {screenshots}")
+
+
+def test_a_bad_number_is_shown_inline_then_the_fixed_extension_appears_without_reload(app, live_server, page, rows, office):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/extensions")
+    page.evaluate("window.stillThisPage = true")
+    page.click("text=New extension")
+    page.fill("#panel input[name=number]", "0777")
+    page.fill("#panel input[name=name]", "Walter White")
+    page.click("#panel button[type=submit]")
+    error = page.wait_for_selector("#e-number")
+    assert "must not start with 0" in error.inner_text()
+    assert page.evaluate("document.activeElement.name") == "number"  # the first bad field has the focus
+    page.fill("#panel input[name=number]", "2777")
+    page.click("#panel button[type=submit]")
+    page.wait_for_selector("#panel #sip-password")
+    password = page.input_value("#sip-password")
+    assert len(password) >= 16
+    page.click("#panel >> text=Done")
+    page.wait_for_selector("#ext-2777")
+    assert page.evaluate("window.stillThisPage") is True
+    assert [r["password"] for r in rows("ps_auths", id="2777")] == [password]
+    assert rows("ps_endpoints", id="2777") and rows("ps_aors", id="2777")
+    page.click("#ext-2777 >> text=Edit")
+    page.fill("#panel input[name=name]", "Walter H. White")
+    page.click("#panel button[type=submit]")
+    page.wait_for_selector("#ext-2777 >> text=Walter H. White")
+    assert not page.locator("#panel").evaluate("dialog => dialog.open")
+    assert rows("ps_endpoints", id="2777")[0]["callerid"] == '"Walter H. White" <2777>'
+    assert page.evaluate("window.stillThisPage") is True
+
+
+def test_search_narrows_the_table_as_you_type(app, live_server, page, office):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/extensions")
+    assert page.locator("#extension-rows tr").count() == 40
+    page.keyboard.press("/")
+    page.keyboard.type("greta")
+    page.wait_for_function("document.querySelectorAll('#extension-rows tr').length === 4")
+    assert "q=greta" in page.url  # the filter lives in the URL
+    assert all("Greta" in text for text in page.locator("#extension-rows tr td:nth-child(2)").all_inner_texts())
+
+
+def test_delete_asks_in_a_dialog_naming_the_extension_and_removes_its_rows(app, live_server, page, rows, office):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/extensions?q=2040")
+    page.click("#ext-2040 >> text=Delete")
+    dialog = page.wait_for_selector("#confirm-dialog[open]")
+    assert "Delete extension 2040 — Jon Ramos?" in dialog.inner_text()
+    page.click("#confirm-dialog [data-answer=no]")
+    assert page.locator("#ext-2040").count() == 1 and rows("ps_endpoints", id="2040")
+    page.click("#ext-2040 >> text=Delete")
+    page.click("#confirm-dialog [data-answer=yes]")
+    page.wait_for_selector("#ext-2040", state="detached")
+    assert rows("ps_endpoints", id="2040") == [] and rows("ps_auths", id="2040") == []
+
+
+def test_a_csv_with_one_bad_row_shows_that_row_and_writes_nothing(app, live_server, page, rows, office, tmp_path):
+    csv = tmp_path / "new-staff.csv"
+    csv.write_text("number,name,email\n3001,Ann New,ann@example.com\n3002,Bob New,bob@@example\n3003,Cy New,\n")
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/extensions")
+    page.click("text=Import CSV")
+    page.set_input_files("input[type=file]", str(csv))
+    page.click("button:has-text('Preview')")
+    page.wait_for_selector("#import-errors")
+    assert page.locator("#import-errors tbody tr").all_inner_texts() == ["3\temail\tis not a valid e-mail address"]
+    assert rows("ps_endpoints", id="3001") == []
+
+
+def test_an_agent_sees_no_admin_menu_and_is_refused_admin_pages(app, live_server, page, office):
+    sign_in(page, live_server, "dev")
+    nav = page.locator(".nav-links").inner_text()
+    assert "Groups" in nav and "Extensions" not in nav and "Users" not in nav
+    for path in ("/extensions", "/users", "/audit", "/trunks"):
+        response = page.goto(f"{live_server}{path}")
+        assert response.status == 403, path
+        assert "Not allowed" in page.locator("h1").inner_text()

@@ -25,6 +25,22 @@ AUDITED = {
 }
 # Bookkeeping, not an admin's change.
 IGNORED_FIELDS = {"id", "created_at", "session_version"}
+# Internal ids are recorded as what a person knows them by (an extension's number, a group's name).
+SHOWN_AS = {"password_hash": "password", "extension_id": "extension", "destination_id": "destination",
+            "sip_password": "SIP password"}
+
+
+def _shown(session: Session, obj, key: str, value):
+    """A value as the log shows it: what an id stands for, dates as text."""
+    if value is None:
+        return None
+    if key == "extension_id" or (key == "destination_id" and getattr(obj, "destination_type", None) == "extension"):
+        extension = session.get(Extension, value)
+        return extension.number if extension is not None else value
+    if key == "destination_id":
+        group = session.get(ExtensionGroup, value)
+        return f"group {group.name}" if group is not None else value
+    return _plain(value)
 OBJECT_TYPES = ("extension", "group", "DID", "trunk", "user")
 
 
@@ -38,7 +54,7 @@ def _plain(value):
     return value
 
 
-def _changes(obj, secret: set[str], creating: bool) -> dict:
+def _changes(session: Session, obj, secret: set[str], creating: bool) -> dict:
     state = sa.inspect(obj)
     changes = {}
     for attr in state.mapper.column_attrs:
@@ -46,15 +62,16 @@ def _changes(obj, secret: set[str], creating: bool) -> dict:
         if key in IGNORED_FIELDS:
             continue
         history = state.attrs[key].history
+        name = SHOWN_AS.get(key, key)
         if creating:
             new = getattr(obj, key)
             if new is not None:
-                changes[key] = "set" if key in secret else [None, _plain(new)]
+                changes[name] = "set" if key in secret else [None, _shown(session, obj, key, new)]
         elif history.has_changes():
             old = history.deleted[0] if history.deleted else None
             new = history.added[0] if history.added else None
             if old != new:
-                changes[key] = "changed" if key in secret else [_plain(old), _plain(new)]
+                changes[name] = "changed" if key in secret else [_shown(session, obj, key, old), _shown(session, obj, key, new)]
     return changes
 
 
@@ -70,7 +87,7 @@ def _member_entry(member: GroupMember, session: Session) -> tuple[str, str, dict
         return group.name, number, {f"member {number}": [None, f"added (penalty {member.penalty})"]}
     if member in session.deleted:
         return group.name, number, {f"member {number}": ["member", "removed"]}
-    changes = {f"member {number} {k}": v for k, v in _changes(member, set(), False).items()
+    changes = {f"member {number} {k}": v for k, v in _changes(session, member, set(), False).items()
                if k in ("penalty", "paused", "position")}
     return (group.name, number, changes) if changes else None
 
@@ -91,7 +108,7 @@ def _after_flush(session: Session, flush_context) -> None:
             if audited is None:
                 continue
             object_type, name, secret = audited
-            changes = {} if action == "delete" else _changes(obj, secret, action == "create")
+            changes = {} if action == "delete" else _changes(session, obj, secret, action == "create")
             if action == "update" and not changes:
                 continue
             key = name(obj)

@@ -22,9 +22,9 @@
   });
 
   // Forms open in the panel dialog: whatever htmx swaps into #panel-body shows it; the server closes it
-  // with the HX-Trigger "closePanel" once a save succeeded.
+  // with the trigger "closePanel" (after the swap) once a save succeeded.
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "panel-body") {
+    if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
       const panel = document.getElementById("panel");
       if (!panel.open) panel.showModal();
       const bad = panel.querySelector("[aria-invalid=true]") || panel.querySelector("[autofocus]") ||
