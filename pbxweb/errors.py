@@ -9,7 +9,7 @@ import json
 import logging
 
 import sqlalchemy as sa
-from flask import abort, jsonify, make_response, render_template, request
+from flask import abort, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .ext import db
@@ -85,7 +85,10 @@ def _refuse_unstorable_input():
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error  # routing's redirects travel as exceptions too
-    return error_response(error.code or 500, {"_": error.description or error.name})
+    if error.code == 413:
+        limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return error_response(413, {"_": f"the upload is larger than {limit} MB: nothing was read"})
+    return error_response(error.code, {"_": error.description or error.name})
 
 
 def _service_error(error: ServiceError):

@@ -179,7 +179,8 @@ def test_a_file_that_is_no_csv_of_extensions_is_a_clear_error(admin, content, me
 
 
 def test_ten_megabytes_of_junk_is_refused_at_the_door(admin):
-    assert upload(admin, b"x" * (10 * 1024 * 1024)).status_code == 413
+    response = upload(admin, b"x" * (10 * 1024 * 1024))
+    assert response.status_code == 413 and "larger than 8 MB" in response.get_data(as_text=True)
 
 
 def test_duplicates_within_the_file_and_existing_numbers_are_named(admin, api):
