@@ -44,10 +44,12 @@ def create_app(config: dict | None = None) -> Flask:
     from .dids_trunks.views import dids_bp as dids_pages, trunks_bp as trunks_pages
     from .auth.users import bp as users_pages
     from .audit.views import bp as audit_pages
+    from .cdr.api import bp as cdr_api
+    from .cdr.views import bp as calls_pages
     from .groups.api import bp as groups_api
     from .waiting_calls.api import bp as live_api
 
     for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp, extensions_pages, groups_pages,
-                      dids_pages, trunks_pages, users_pages, audit_pages):
+                      dids_pages, trunks_pages, users_pages, audit_pages, cdr_api, calls_pages):
         app.register_blueprint(blueprint)
     return app

@@ -1,6 +1,7 @@
 """`flask --app wsgi pbx …`: sync, verify and account commands for the people who run Mini-PBX."""
 
 import sys
+from datetime import datetime, timezone
 
 import click
 from flask import current_app
@@ -157,6 +158,45 @@ def export_extensions_command(file, passwords):
 
     for line in csv_io.export_rows(with_passwords=passwords):
         file.write(line)
+
+
+@pbx.command("cdr-test")
+@click.option("--create", is_flag=True, help="Insert one call record marked as a test.")
+@click.option("--delete-test", is_flag=True, help="Delete the records --create inserted.")
+def cdr_test_command(create, delete_test):
+    """Is the call log fed? The cdr table, its rows, the newest record, Asterisk's writes in the last day, the
+    listener's Cdr events. Exits 1 when Asterisk has written nothing for a day."""
+    from .cdr import service as cdr
+
+    if create:
+        click.echo(f"Inserted a test record (uniqueid {cdr.insert_test_record(db.session)}); remove it with --delete-test.")
+    if delete_test:
+        click.echo(f"Deleted {cdr.delete_test_records(db.session)} test record(s).")
+    report = cdr.health(db.session)
+    if not report["table"]:
+        click.echo("✘ cdr table — missing: run `flask --app wsgi db upgrade`", err=True)
+        sys.exit(1)
+    click.echo(f"✔ cdr table — {report['rows']} record(s)")
+    if report["newest"] is not None:
+        age = datetime.now(timezone.utc).replace(tzinfo=None) - report["newest"]
+        click.echo(f"  newest record: {report['newest']:%Y-%m-%d %H:%M:%S} UTC, {_age(age)} ago")
+    else:
+        click.echo("  no record yet")
+    fed = report["written_last_day"] > 0
+    click.echo(("✔" if fed else "✘") + f" Asterisk wrote {report['written_last_day']} record(s) in the last day"
+               + ("" if fed else ": check cdr_adaptive_odbc.conf (quoted_identifiers) and `cdr show status`"))
+    seen = report["last_cdr_event"]
+    click.echo(f"  the listener last saw a Cdr event: {seen:%Y-%m-%d %H:%M:%S} UTC" if seen else
+               "  the listener has not seen a Cdr event (AMI not connected, or no call since it started)")
+    sys.exit(0 if fed else 1)
+
+
+def _age(delta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}{'s' if seconds >= 2 * size else ''}"
+    return f"{seconds} s"
 
 
 @pbx.command("first-run")

@@ -34,6 +34,7 @@ SETTINGS = (
     ("PBX_ODBC_PASSWORD", None, "its password; default: the password of DATABASE_URL (no default otherwise)"),
     ("PBX_AMI_LISTENER", "on", "`off` to not run the AMI listener in the web process (run `pbx ami-listen` apart)"),
     ("PBX_SORCERY_CACHE", "off", "`on` if sorcery.conf caches PJSIP objects in memory: saves then expire them over AMI"),
+    ("PBX_TIMEZONE", None, "the site's time zone (IANA name, `Europe/Amsterdam`) for call times; default: the server's"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
 )
 

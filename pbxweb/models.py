@@ -257,3 +257,5 @@ class AmiStatus(db.Model):
     retry_in: Mapped[float | None]
     heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     listener: Mapped[str | None] = mapped_column(sa.String(200))
+    # When the listener last saw a `Cdr` event (the call log's proof that Asterisk reports calls).
+    last_cdr_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -21,6 +21,8 @@ EXPECTED = {
     **dict.fromkeys(["auth.index", "auth.logout", "live_api.ami_status", "live_api.extension_status",
                      "live_api.pick_up", "live_api.waiting_calls"], EVERYONE),
     "live_api.redirect": (EVERY, frozenset({A, M, Q})),
+    **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
+                     "cdr_api.list_calls"], (EVERY, frozenset())),
     **dict.fromkeys([f"{area}.{view}" for area in ("dids", "trunks") for view in
                      ("create", "delete", "edit_form", "list_page", "new_form", "update")] + ["dids.toggle_active"],
                     CONFIGURATION),
@@ -116,10 +118,10 @@ def test_a_route_without_a_rule_is_for_admins_only():
 
 def test_the_nav_shows_only_what_the_role_may_open(app, identities):
     links = {
-        A: {"Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
-        M: {"Extensions", "Groups", "DIDs", "Trunks"},
-        Q: {"Groups"},
-        G: {"Groups"},
+        A: {"Calls", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
+        M: {"Calls", "Extensions", "Groups", "DIDs", "Trunks"},
+        Q: {"Calls", "Groups"},
+        G: {"Calls", "Groups"},
     }
     for role, expected in links.items():
         page = identities[role][0].get("/").get_data(as_text=True)

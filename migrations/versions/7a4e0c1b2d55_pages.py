@@ -1,5 +1,5 @@
 """The admin pages: an audit log of every change, and a session version per user (a password reset or a
-deactivation signs the user out everywhere).
+deactivation signs the user out everywhere); when the listener last saw a call record.
 
 Revision ID: 7a4e0c1b2d55
 Revises: 5c1d7e2f9a30
@@ -33,9 +33,13 @@ def upgrade():
     with op.batch_alter_table('pbx_users') as batch:
         batch.add_column(sa.Column('session_version', sa.Integer(), nullable=False, server_default='0'))
         batch.add_column(sa.Column('created_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('pbx_ami_status') as batch:
+        batch.add_column(sa.Column('last_cdr_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('pbx_ami_status') as batch:
+        batch.drop_column('last_cdr_at')
     with op.batch_alter_table('pbx_users') as batch:
         batch.drop_column('created_at')
         batch.drop_column('session_version')

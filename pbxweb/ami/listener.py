@@ -221,6 +221,8 @@ class Listener:
         try:
             with hub.announcing(self.engine) as (conn, announce):
                 live_store.write_changes(conn, self.state, dirty)
+                if dirty.cdr:
+                    live_store.set_ami_status(conn, last_cdr_at=live_store.now())
                 announce({"extensions": sorted(dirty.extensions), "waiting": sorted(dirty.waiting), "cdr": dirty.cdr})
         except sa.exc.SQLAlchemyError:
             dirty.update(self.dirty)

@@ -14,6 +14,7 @@ filtering, on top of this.
 | waiting calls, presence          | all groups  | all     | all  | own groups         |
 | pick up a waiting call           | yes         | yes     | yes  | own groups and ext |
 | redirect a waiting call          | yes         | yes     | yes  | no                 |
+| call log                         | all         | all     | all  | own calls          |
 """
 
 from dataclasses import dataclass
@@ -55,11 +56,16 @@ RULES: dict[str, Rule] = {
     "users": ADMIN_ONLY,
     "audit": ADMIN_ONLY,
     "live_api": EVERY_ROLE,
+    # The call log: everyone reads it, an agent only the calls its own extension took part in (cdr/service).
+    "calls": Rule(read=ALL, write=frozenset()),
+    "cdr_api": Rule(read=ALL, write=frozenset()),
     # An agent may pick up a caller of its own groups on its own phone, never send one elsewhere.
     "live_api.redirect": Rule(read=ALL, write=STAFF),
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})
+# Pages a script may also fetch with a bearer token (a nightly export).
+TOKEN_PAGES = frozenset({"calls.export_csv"})
 
 
 def rule_for(endpoint: str) -> Rule:
@@ -104,7 +110,7 @@ def check_request():
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC:
         return None  # a 404 or 405 answers by itself
-    if is_api_request():
+    if is_api_request() or (endpoint in TOKEN_PAGES and request.headers.get("Authorization")):
         user = _token_user()
         if user is None:
             return error_response(401, {"_": "a valid bearer token is required"}, **{"WWW-Authenticate": 'Bearer realm="mini-pbx"'})

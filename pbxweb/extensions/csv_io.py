@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .. import validation as v
+from ..csv_cells import FORMULA_START, csv_line, spreadsheet_safe
 from ..ext import db
 from ..models import Extension
 from ..service_base import commit
@@ -22,26 +23,13 @@ from . import service
 COLUMNS = ("number", "name", "email", "voicemail", "codecs", "context", "max_contacts", "is_active")
 IMPORT_COLUMNS = (*COLUMNS, "password")
 REQUIRED = ("number", "name")
-# A spreadsheet runs a cell that starts with one of these as a formula (=cmd|' /C calc'!A0).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_ROWS = 20_000
-
-
-def spreadsheet_safe(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _line(values) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(values)
-    return out.getvalue()
 
 
 def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str]:
     """The CSV, a line at a time, read from the database in batches by number (keyset)."""
     columns = (*COLUMNS, "password") if with_passwords else COLUMNS
-    yield _line(columns)
+    yield csv_line(columns)
     after = ""
     while True:
         rows = db.session.scalars(
@@ -54,7 +42,7 @@ def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str
             values["codecs"] = ",".join(values["codecs"])
             values["voicemail"] = "yes" if values["voicemail"] else "no"
             values["is_active"] = "yes" if values["is_active"] else "no"
-            yield _line(spreadsheet_safe(values[c]) for c in columns)
+            yield csv_line(spreadsheet_safe(values[c]) for c in columns)
         after = rows[-1].number
         db.session.expunge_all()
 

@@ -1,0 +1,1 @@
+"""The call log (Asterisk's cdr table): service, pages, API."""

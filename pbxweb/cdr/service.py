@@ -1,0 +1,492 @@
+"""The call log: Asterisk's `cdr` table as cdr_adaptive_odbc writes it (times in UTC, `usegmtime=yes`), read
+only. One call is every leg that shares a `linkedid` (queue → agents, transfers, pick-ups), shown as one
+row that expands into its legs.
+
+Paging is by keyset over the legs, newest first: a page scans the legs that match the leg filters (date,
+number, extension, group — all on indexed columns) from the cursor down, collects the calls they belong to,
+reads each call whole by its linkedid, and keeps those that pass the call filters (direction, disposition,
+duration). A call belongs to the page of its newest matching leg; one that had a matching leg above the
+cursor was on an earlier page and is not shown again, so rows arriving meanwhile move nobody's place.
+"""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import validation as v
+from ..csv_cells import csv_line, spreadsheet_safe
+from ..ext import db
+from ..models import ExtensionGroup
+from ..paging import MAX_LIMIT
+from ..realtime.schema import cdr as cdr_t
+
+DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
+DIRECTIONS = ("internal", "inbound", "outbound")
+QUICK_RANGES = ("today", "yesterday", "7days")
+EXTENSION_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
+# How many legs one scan reads, and how many scans a page may take when call filters reject most calls.
+SCAN_BATCH = 400
+MAX_SCANS = 25
+
+
+def site_zone() -> ZoneInfo | timezone:
+    """PBX_TIMEZONE (an IANA name), else the server's own zone."""
+    name = current_app.config.get("PBX_TIMEZONE")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return datetime.now().astimezone().tzinfo
+
+
+def local(value: datetime | None) -> datetime | None:
+    """A UTC time from the cdr table in the site's zone."""
+    return value.replace(tzinfo=timezone.utc).astimezone(site_zone()) if value is not None else None
+
+
+# --- filters -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime | None = None  # UTC, naive like the table
+    end: datetime | None = None
+    number: str | None = None
+    extension: str | None = None
+    group: int | None = None
+    direction: str | None = None
+    disposition: str | None = None
+    min_duration: int | None = None
+    # An agent: only calls its own extension took part in (None: no such limit).
+    own_extension: str | None = None
+
+
+def _utc_day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=site_zone()).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _date(errors: v.Errors, name: str, value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.check(name, False, "must be a date (YYYY-MM-DD)")
+        return None
+
+
+def parse_filters(args, user) -> Filters:
+    """The filters of a request's query string; a 400 names a bad one. `range` (today, yesterday, 7days) is
+    a quick pick for `from`/`to`, which are days in the site's zone."""
+    errors = v.Errors()
+    today = datetime.now(site_zone()).date()
+    quick = args.get("range") or ""
+    errors.check("range", quick in ("", *QUICK_RANGES), f"must be one of {', '.join(QUICK_RANGES)}")
+    first = _date(errors, "from", args.get("from"))
+    last = _date(errors, "to", args.get("to"))
+    if quick == "today":
+        first, last = today, today
+    elif quick == "yesterday":
+        first = last = today - timedelta(days=1)
+    elif quick == "7days":
+        first, last = today - timedelta(days=6), today
+    number = (args.get("number") or "").strip() or None
+    errors.check("number", number is None or re.fullmatch(r"\+?[0-9*#]{1,32}", number) is not None,
+                 "must be digits (a prefix of the number), up to 32")
+    extension = (args.get("extension") or "").strip() or None
+    errors.check("extension", extension is None or re.fullmatch(r"[0-9]{2,6}", extension) is not None, "must be an extension number")
+    group = None
+    if args.get("group"):
+        group = v.integer(errors, "group", args["group"], minimum=1, maximum=2**31 - 1)
+    direction = args.get("direction") or None
+    errors.check("direction", direction in (None, *DIRECTIONS), f"must be one of {', '.join(DIRECTIONS)}")
+    disposition = (args.get("disposition") or "").upper() or None
+    errors.check("disposition", disposition in (None, *DISPOSITIONS), f"must be one of {', '.join(DISPOSITIONS)}")
+    min_duration = None
+    if args.get("min_duration"):
+        min_duration = v.integer(errors, "min_duration", args["min_duration"], minimum=0, maximum=86400)
+    if first and last:
+        errors.check("to", last >= first, "must not be before from")
+    errors.raise_if_any()
+    own = None
+    if user is not None and user.role == "agent":
+        own = user.extension.number if user.extension is not None else "-"
+    return Filters(
+        start=_utc_day_start(first) if first else None,
+        end=_utc_day_start(last + timedelta(days=1)) if last else None,
+        number=number, extension=extension, group=group, direction=direction, disposition=disposition,
+        min_duration=min_duration, own_extension=own,
+    )
+
+
+def _took_part(number: str):
+    """A leg this extension took part in: as caller, as callee, or on either channel."""
+    return sa.or_(cdr_t.c.src == number, cdr_t.c.dst == number,
+                  cdr_t.c.channel.like(f"PJSIP/{number}-%"), cdr_t.c.dstchannel.like(f"PJSIP/{number}-%"))
+
+
+def leg_conditions(filters: Filters) -> list:
+    """What a leg must satisfy (indexed columns); call-level rules are applied to whole calls afterwards."""
+    conditions = []
+    if filters.start is not None:
+        conditions.append(cdr_t.c.start >= filters.start)
+    if filters.end is not None:
+        conditions.append(cdr_t.c.start < filters.end)
+    if filters.number:
+        prefix = filters.number.replace("%", "").replace("_", "") + "%"
+        conditions.append(sa.or_(cdr_t.c.src.like(prefix), cdr_t.c.dst.like(prefix)))
+    if filters.extension:
+        conditions.append(_took_part(filters.extension))
+    if filters.own_extension:
+        conditions.append(_took_part(filters.own_extension))
+    if filters.group is not None:
+        queue = f"extgroup_{filters.group}"
+        conditions.append(sa.or_(cdr_t.c.lastdata == queue, cdr_t.c.lastdata.like(queue + ",%")))
+    return conditions
+
+
+# --- calls, from their legs (pure) ---------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    linkedid: str
+    legs: list  # rows of cdr, by start then id
+    started: datetime | None = None
+    ended: datetime | None = None
+    src: str = ""
+    clid: str = ""
+    dst: str = ""
+    direction: str = "internal"
+    disposition: str = ""
+    duration: int = 0
+    billsec: int = 0
+    answered_by: str | None = None
+    groups: list[int] = field(default_factory=list)
+
+
+def direction_of(leg) -> str:
+    """From the channels our dialplan makes: a call from a trunk or an anonymous caller is inbound; one our
+    phone dials out through a trunk (`Dial(PJSIP/<number>@<trunk>)`) is outbound; the rest is internal."""
+    from_phone = EXTENSION_CHANNEL.match(leg.channel or "") is not None
+    if not from_phone:
+        return "inbound"
+    if (leg.lastapp or "") == "Dial" and "@" in (leg.lastdata or "").split(",")[0]:
+        return "outbound"
+    return "internal"
+
+
+def build_call(linkedid: str, legs: list) -> Call:
+    legs = sorted(legs, key=lambda leg: (leg.start or datetime.min, leg.id))
+    first = legs[0]
+    answered = [leg for leg in legs if leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0] or \
+        [leg for leg in legs if leg.disposition == "ANSWERED"]
+    ends = [leg.end for leg in legs if leg.end is not None]
+    call = Call(linkedid=linkedid, legs=legs, started=first.start, ended=max(ends) if ends else None,
+                src=first.src or "", clid=first.clid or "", dst=first.dst or "", direction=direction_of(first))
+    call.disposition = "ANSWERED" if answered else (first.disposition or "")
+    call.duration = int((call.ended - call.started).total_seconds()) if call.ended and call.started else max(
+        (leg.duration or 0 for leg in legs), default=0)
+    call.billsec = max((leg.billsec or 0 for leg in legs), default=0)
+    if answered:
+        match = EXTENSION_CHANNEL.match(answered[0].dstchannel or "")
+        call.answered_by = match.group(1) if match else None  # an outside number is nobody's extension
+    for leg in legs:
+        queue = (leg.lastdata or "").split(",")[0] if leg.lastapp == "Queue" else ""
+        if queue.startswith("extgroup_") and queue[9:].isdigit() and int(queue[9:]) not in call.groups:
+            call.groups.append(int(queue[9:]))
+    if first.dst == "s" and call.groups:
+        call.dst = f"group {call.groups[0]}"
+    return call
+
+
+def passes(call: Call, filters: Filters) -> bool:
+    if filters.direction and call.direction != filters.direction:
+        return False
+    if filters.disposition and call.disposition != filters.disposition:
+        return False
+    return not (filters.min_duration and call.duration < filters.min_duration)
+
+
+# --- paging ------------------------------------------------------------------------------------------------
+
+
+def encode_cursor(leg) -> str:
+    key = [leg.start.isoformat(timespec="microseconds"), leg.id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        started, leg_id = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
+        return datetime.fromisoformat(started), int(leg_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise v.ValidationError({"cursor": "is not a cursor this list gave out"}) from None
+
+
+def _legs_of(linkedids: list[str]) -> dict[str, list]:
+    legs: dict[str, list] = {}
+    if linkedids:
+        for row in db.session.execute(sa.select(cdr_t).where(cdr_t.c.linkedid.in_(linkedids))):
+            legs.setdefault(row.linkedid, []).append(row)
+    return legs
+
+
+def _shown_before(linkedids: list[str], conditions: list, cursor: tuple[datetime, int]) -> set[str]:
+    """Calls among these that had a matching leg above the cursor: they were on an earlier page."""
+    if not linkedids:
+        return set()
+    above = sa.tuple_(cdr_t.c.start, cdr_t.c.id) >= sa.tuple_(sa.literal(cursor[0]), sa.literal(cursor[1]))
+    query = sa.select(cdr_t.c.linkedid).where(cdr_t.c.linkedid.in_(linkedids), above, *conditions).distinct()
+    return set(db.session.scalars(query))
+
+
+@dataclass
+class CallPage:
+    calls: list[Call]
+    next_cursor: str | None
+
+
+def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> CallPage:
+    """One page of calls, newest first, and the cursor of the next (None at the end)."""
+    conditions = leg_conditions(filters)
+    position = decode_cursor(cursor)
+    calls: list[Call] = []
+    seen: set[str] = set()
+    last_leg = None
+    for _ in range(MAX_SCANS):
+        query = sa.select(cdr_t.c.id, cdr_t.c.start, cdr_t.c.linkedid).where(*conditions, cdr_t.c.start.is_not(None))
+        if position is not None:
+            query = query.where(sa.tuple_(cdr_t.c.start, cdr_t.c.id) < sa.tuple_(sa.literal(position[0]), sa.literal(position[1])))
+        legs = db.session.execute(query.order_by(cdr_t.c.start.desc(), cdr_t.c.id.desc()).limit(SCAN_BATCH)).all()
+        if not legs:
+            return CallPage(calls, None)
+        fresh = list(dict.fromkeys(leg.linkedid for leg in legs if leg.linkedid not in seen))
+        whole = _legs_of(fresh)
+        earlier = _shown_before(fresh, conditions, decode_cursor(cursor)) if cursor else set()
+        for leg in legs:
+            last_leg = leg
+            if leg.linkedid in seen:
+                continue
+            seen.add(leg.linkedid)
+            if leg.linkedid in earlier or leg.linkedid not in whole:
+                continue
+            call = build_call(leg.linkedid, whole[leg.linkedid])
+            if passes(call, filters):
+                calls.append(call)
+                if len(calls) == limit:
+                    return CallPage(calls, encode_cursor(last_leg))
+        position = (last_leg.start, last_leg.id)
+        if len(legs) < SCAN_BATCH:
+            return CallPage(calls, None)
+    # Call filters that match little: the page is short, and says where to go on from.
+    return CallPage(calls, encode_cursor(last_leg) if last_leg is not None else None)
+
+
+def page_limit(args) -> int:
+    errors = v.Errors()
+    limit = v.integer(errors, "limit", args.get("limit", "50"), minimum=1, maximum=MAX_LIMIT)
+    errors.raise_if_any()
+    return limit
+
+
+def call_to_dict(call: Call) -> dict:
+    def when(value):
+        return value.replace(tzinfo=timezone.utc).isoformat() if value else None
+
+    return {
+        "linkedid": call.linkedid, "start": when(call.started), "end": when(call.ended), "src": call.src,
+        "clid": call.clid, "dst": call.dst, "direction": call.direction, "disposition": call.disposition,
+        "duration": call.duration, "billsec": call.billsec, "answered_by": call.answered_by, "groups": call.groups,
+        "legs": [
+            {"id": leg.id, "uniqueid": leg.uniqueid, "start": when(leg.start), "answer": when(leg.answer),
+             "end": when(leg.end), "src": leg.src, "dst": leg.dst, "clid": leg.clid, "channel": leg.channel,
+             "dstchannel": leg.dstchannel, "lastapp": leg.lastapp, "lastdata": leg.lastdata,
+             "disposition": leg.disposition, "duration": leg.duration, "billsec": leg.billsec}
+            for leg in call.legs
+        ],
+    }
+
+
+def group_names() -> dict[int, str]:
+    return dict(db.session.execute(sa.select(ExtensionGroup.id, ExtensionGroup.name)).tuples().all())
+
+
+# --- every matching call, streamed (export, statistics) ---------------------------------------------------
+
+
+def iter_calls(filters: Filters, batch: int = 5000):
+    """Every call with a matching leg, whole, in linkedid order (about the order they started), read through a
+    server-side cursor: memory stays the same for a thousand calls or a million."""
+    conditions = leg_conditions(filters)
+    query = sa.select(cdr_t)
+    if conditions:
+        query = query.where(cdr_t.c.linkedid.in_(sa.select(cdr_t.c.linkedid).where(*conditions)))
+    query = query.order_by(cdr_t.c.linkedid, cdr_t.c.start, cdr_t.c.id)
+    with db.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+        current, legs = None, []
+        for row in result:
+            if row.linkedid != current and legs:
+                call = build_call(current, legs)
+                if passes(call, filters):
+                    yield call
+                legs = []
+            current = row.linkedid
+            legs.append(row)
+        if legs:
+            call = build_call(current, legs)
+            if passes(call, filters):
+                yield call
+
+
+EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direction", "disposition",
+                  "duration_s", "talk_s", "answered_by", "groups", "legs", "linkedid")
+
+
+def export_lines(filters: Filters):
+    """The matching calls as CSV lines, one per call, times in the site's zone; cells a spreadsheet would run
+    escaped."""
+    names = group_names()
+    yield csv_line(EXPORT_COLUMNS)
+    for call in iter_calls(filters):
+        started, ended = local(call.started), local(call.ended)
+        values = (started.strftime("%Y-%m-%d %H:%M:%S") if started else "",
+                  ended.strftime("%Y-%m-%d %H:%M:%S") if ended else "", call.src, call.clid, call.dst,
+                  call.direction, call.disposition, call.duration, call.billsec, call.answered_by or "",
+                  "; ".join(names.get(g, f"group {g}") for g in call.groups), len(call.legs), call.linkedid)
+        yield csv_line(spreadsheet_safe(value) for value in values)
+
+
+def export_name(args) -> str:
+    """The filter in the file name: calls_2026-11-20_to_2026-11-27_inbound.csv."""
+    parts = ["calls"]
+    for key in ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "min_duration"):
+        value = args.get(key)
+        if value:
+            parts.append(("to_" if key == "to" else f"{key}-" if key in ("group", "extension", "number", "min_duration") else "") + value)
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", "_".join(parts))[:120] + ".csv"
+
+
+# --- statistics --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    answered: int = 0
+    missed: int = 0
+    wait_total: int = 0
+    wait_longest: int = 0
+    talk_total: int = 0
+    talk_longest: int = 0
+
+    def add(self, call: Call) -> None:
+        wait = waited(call)
+        if call.disposition == "ANSWERED":
+            self.answered += 1
+            self.talk_total += call.billsec
+            self.talk_longest = max(self.talk_longest, call.billsec)
+        else:
+            self.missed += 1
+        self.wait_total += wait
+        self.wait_longest = max(self.wait_longest, wait)
+
+    @property
+    def calls(self) -> int:
+        return self.answered + self.missed
+
+    @property
+    def wait_average(self) -> int:
+        return round(self.wait_total / self.calls) if self.calls else 0
+
+    @property
+    def talk_average(self) -> int:
+        return round(self.talk_total / self.answered) if self.answered else 0
+
+
+def waited(call: Call) -> int:
+    """How long the caller waited before someone answered (ringing, in a queue), or in vain."""
+    if call.disposition != "ANSWERED":
+        return call.duration
+    answering = next((leg for leg in call.legs if leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0), None)
+    return max(0, (answering.duration or 0) - (answering.billsec or 0)) if answering else 0
+
+
+@dataclass
+class Statistics:
+    days: dict = field(default_factory=dict)  # date → Tally
+    hours: dict = field(default_factory=lambda: {h: Tally() for h in range(24)})
+    extensions: dict = field(default_factory=dict)  # number → Tally (calls it answered)
+    groups: dict = field(default_factory=dict)  # group id → Tally
+    total: Tally = field(default_factory=Tally)
+
+
+def statistics(calls) -> Statistics:
+    """Answered and missed calls, waits and talk per day, per hour of the day, per extension (that answered,
+    or placed an outbound call) and per group, in the site's zone."""
+    stats = Statistics()
+    for call in calls:
+        started = local(call.started)
+        if started is None:
+            continue
+        stats.total.add(call)
+        stats.days.setdefault(started.date(), Tally()).add(call)
+        stats.hours[started.hour].add(call)
+        # The extension that took the call, or that placed it when it went out.
+        placed = EXTENSION_CHANNEL.match(call.legs[0].channel or "")
+        handled_by = placed.group(1) if call.direction == "outbound" and placed else call.answered_by
+        if handled_by:
+            stats.extensions.setdefault(handled_by, Tally()).add(call)
+        for group in call.groups:
+            stats.groups.setdefault(group, Tally()).add(call)
+    stats.days = dict(sorted(stats.days.items()))
+    return stats
+
+
+# --- `pbx cdr-test` -------------------------------------------------------------------------------------
+
+TEST_MARK = "mini-pbx cdr-test"
+
+
+def health(session) -> dict:
+    """What `pbx cdr-test` reports: the table, its rows, the newest record and whether Asterisk and the
+    listener have been writing and seeing records lately."""
+    from ..models import AmiStatus
+
+    inspector = sa.inspect(session.get_bind())
+    if not inspector.has_table("cdr"):
+        return {"table": False}
+    count, newest = session.execute(sa.select(sa.func.count(), sa.func.max(cdr_t.c.start))).one()
+    last_day = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=1)
+    written = session.scalar(sa.select(sa.func.count()).where(cdr_t.c.start >= last_day,
+                                                              sa.func.coalesce(cdr_t.c.userfield, "") != TEST_MARK))
+    status = session.get(AmiStatus, 1)
+    return {"table": True, "rows": count, "newest": newest, "written_last_day": written,
+            "last_cdr_event": status.last_cdr_at if status is not None else None}
+
+
+def insert_test_record(session) -> str:
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    uniqueid = f"{now.timestamp():.0f}.0"
+    session.execute(sa.insert(cdr_t).values(
+        src="0000", dst="0000", dcontext="mini-pbx-test", clid='"cdr-test" <0000>', channel="Local/test",
+        lastapp="NoOp", lastdata="", start=now, answer=now, end=now, duration=0, billsec=0, disposition="ANSWERED",
+        amaflags="DOCUMENTATION", userfield=TEST_MARK, uniqueid=uniqueid, linkedid=uniqueid))
+    session.commit()
+    return uniqueid
+
+
+def delete_test_records(session) -> int:
+    deleted = session.execute(sa.delete(cdr_t).where(cdr_t.c.userfield == TEST_MARK)).rowcount
+    session.commit()
+    return deleted

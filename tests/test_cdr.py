@@ -1,0 +1,232 @@
+"""The call log, read from `cdr` rows written exactly as cdr_adaptive_odbc writes them (quoted identifiers,
+UTC): calls grouped by linkedid, each filter, paging while records arrive, the agent rule, export, stats."""
+
+import base64
+import csv
+import io
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from pbxweb.auth.service import create_token, create_user
+
+from .conftest import Api
+
+NOW = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
+COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "start",
+           "answer", "end", "duration", "billsec", "disposition", "amaflags", "userfield", "uniqueid", "linkedid",
+           "peeraccount", "sequence")
+INSERT = sa.text(f"INSERT INTO cdr ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
+                 f"VALUES ({', '.join(':' + c for c in COLUMNS)})")
+
+
+def leg(conn, linkedid, *, at, src="1001", dst="1002", channel=None, dstchannel=None, lastapp="Dial", lastdata="",
+        disposition="ANSWERED", duration=10, billsec=8, uniqueid=None, clid=None, sequence=1):
+    """One record as cdr_adaptive_odbc inserts it: every column named, quoted, times in UTC."""
+    start = NOW + timedelta(seconds=at)
+    conn.execute(INSERT, {
+        "accountcode": "", "src": src, "dst": dst, "dcontext": "from-internal", "clid": clid or f'"Caller {src}" <{src}>',
+        "channel": channel or f"PJSIP/{src}-000000{sequence:02x}", "dstchannel": dstchannel if dstchannel is not None else f"PJSIP/{dst}-000000{sequence + 1:02x}",
+        "lastapp": lastapp, "lastdata": lastdata or f"PJSIP/{dst},25", "start": start,
+        "answer": start + timedelta(seconds=duration - billsec) if billsec else None, "end": start + timedelta(seconds=duration),
+        "duration": duration, "billsec": billsec, "disposition": disposition, "amaflags": "DOCUMENTATION", "userfield": "",
+        "uniqueid": uniqueid or linkedid, "linkedid": linkedid, "peeraccount": "", "sequence": sequence,
+    })
+
+
+@pytest.fixture
+def calls(db, two_groups):
+    """An internal call, a queue call answered by 1002 (1001's leg rang unanswered), an inbound call missed,
+    an outbound call, a busy one — oldest first."""
+    sales = two_groups["sales"]
+    with db.engine.begin() as conn:
+        leg(conn, "100.1", at=-3000, src="1001", dst="1003", duration=65, billsec=60)
+        leg(conn, "100.2", at=-2000, src="0612345678", dst="s", channel="PJSIP/provider-00000010",
+            dstchannel="PJSIP/1002-00000011", lastapp="Queue", lastdata=f"extgroup_{sales},t,,,60", duration=40, billsec=30,
+            clid='"Smith, John ""JJ""" <0612345678>', sequence=2)
+        leg(conn, "100.2", at=-2000, src="0612345678", dst="s", channel="PJSIP/provider-00000010",
+            dstchannel="PJSIP/1001-00000012", lastapp="Queue", lastdata=f"extgroup_{sales},t,,,60",
+            disposition="NO ANSWER", duration=5, billsec=0, sequence=3)
+        leg(conn, "100.3", at=-1000, src="0698765432", dst="1003", channel="PJSIP/provider-00000020",
+            disposition="NO ANSWER", duration=25, billsec=0, clid='"=HYPERLINK(""x"")" <0698765432>', sequence=4)
+        leg(conn, "100.4", at=-500, src="1002", dst="0201234567", lastdata="PJSIP/201234567@provider,60",
+            dstchannel="PJSIP/provider-00000030", duration=130, billsec=120, sequence=5)
+        leg(conn, "100.5", at=-100, src="1003", dst="1001", disposition="BUSY", duration=2, billsec=0, sequence=6)
+    return two_groups
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.get_json()
+    return [c["linkedid"] for c in response.get_json()["calls"]]
+
+
+def test_a_call_is_one_row_with_its_legs_newest_first(api, calls):
+    body = api.get("/api/cdr").get_json()
+    assert [c["linkedid"] for c in body["calls"]] == ["100.5", "100.4", "100.3", "100.2", "100.1"]
+    queue_call = body["calls"][3]
+    assert len(queue_call["legs"]) == 2 and queue_call["disposition"] == "ANSWERED"
+    assert queue_call["answered_by"] == "1002" and queue_call["groups"] == [calls["sales"]]
+    assert queue_call["start"].endswith("+00:00") and body["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("number=06", ["100.3", "100.2"]),
+    ("number=0201", ["100.4"]),
+    ("extension=1003", ["100.5", "100.3", "100.1"]),
+    ("extension=1001", ["100.5", "100.2", "100.1"]),
+    ("group={sales}", ["100.2"]),
+    ("direction=inbound", ["100.3", "100.2"]),
+    ("direction=outbound", ["100.4"]),
+    ("direction=internal", ["100.5", "100.1"]),
+    ("disposition=ANSWERED", ["100.4", "100.2", "100.1"]),
+    ("disposition=NO ANSWER", ["100.3"]),
+    ("disposition=busy", ["100.5"]),
+    ("min_duration=60", ["100.4", "100.1"]),
+    ("range=today&direction=inbound&min_duration=30", ["100.2"]),
+    ("from=2000-01-01&to=2000-01-02", []),
+])
+def test_each_filter(api, calls, query, expected):
+    assert ids(api.get("/api/cdr?" + query.format(sales=calls["sales"]))) == expected
+
+
+@pytest.mark.parametrize("query,field", [("from=27-11-2026", "from"), ("to=tomorrow", "to"), ("cursor=nope", "cursor"),
+                                         ("direction=sideways", "direction"), ("limit=501", "limit"),
+                                         ("from=2026-11-27&to=2026-11-01", "to"), ("number=12a", "number")])
+def test_a_bad_filter_is_a_400_naming_it(api, calls, query, field):
+    response = api.get("/api/cdr?" + query)
+    assert response.status_code == 400 and field in response.get_json()["errors"]
+
+
+def test_paging_while_records_arrive_has_no_duplicates_and_no_gaps(api, calls, db):
+    first = api.get("/api/cdr?limit=2").get_json()
+    assert [c["linkedid"] for c in first["calls"]] == ["100.5", "100.4"]
+    with db.engine.begin() as conn:  # two new calls arrive while the reader looks at page 1
+        leg(conn, "200.1", at=10, src="1001", dst="1002", sequence=7)
+        leg(conn, "200.2", at=20, src="1002", dst="1003", sequence=8)
+    second = api.get(f"/api/cdr?limit=2&cursor={first['next_cursor']}").get_json()
+    third = api.get(f"/api/cdr?limit=2&cursor={second['next_cursor']}").get_json()
+    seen = [c["linkedid"] for page in (first, second, third) for c in page["calls"]]
+    assert seen == ["100.5", "100.4", "100.3", "100.2", "100.1"] and third["next_cursor"] is None
+    assert ids(api.get("/api/cdr?limit=2"))[:2] == ["200.2", "200.1"]
+
+
+def test_a_call_whose_legs_straddle_a_page_is_shown_once(api, db, two_groups):
+    with db.engine.begin() as conn:
+        leg(conn, "300.1", at=-100, src="1001", dst="1002", sequence=1)
+        leg(conn, "300.2", at=-90, src="1003", dst="1002", sequence=2)
+        leg(conn, "300.1", at=-80, src="1001", dst="1003", uniqueid="300.9", sequence=3)  # a transfer, later
+    first = api.get("/api/cdr?limit=1").get_json()
+    rest = api.get(f"/api/cdr?limit=5&cursor={first['next_cursor']}").get_json()
+    assert [c["linkedid"] for c in first["calls"] + rest["calls"]] == ["300.1", "300.2"]
+    assert len(first["calls"][0]["legs"]) == 2
+
+
+def test_an_agent_sees_only_calls_its_own_extension_took_part_in(client, calls):
+    create_user("agent1003", "agent", "correct horse battery", "1003")
+    agent = Api(client, create_token("agent1003"))
+    assert ids(agent.get("/api/cdr")) == ["100.5", "100.3", "100.1"]
+    assert ids(agent.get("/api/cdr?extension=1002")) == []  # asking for someone else's gives nothing of theirs
+
+
+def test_an_agent_without_an_extension_sees_no_calls(client, calls):
+    user, _ = create_user("lonely", "agent", "correct horse battery")
+    assert ids(Api(client, create_token("lonely")).get("/api/cdr")) == []
+
+
+def test_the_export_is_streamed_with_the_filter_in_its_name_and_cells_escaped(api, calls):
+    response = api.get("/calls/export.csv?range=today&direction=inbound")
+    assert response.status_code == 200 and response.is_streamed
+    assert 'filename="calls_today_inbound.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    by_id = {r["linkedid"]: r for r in rows}
+    assert set(by_id) == {"100.2", "100.3"}
+    assert by_id["100.2"]["caller_name"] == '"Smith, John ""JJ""" <0612345678>'
+    assert by_id["100.3"]["caller_name"].startswith("'") or not by_id["100.3"]["caller_name"].startswith("=")
+    assert by_id["100.2"]["groups"] == "Sales" and by_id["100.2"]["talk_s"] == "30"
+
+
+def test_a_formula_looking_caller_name_is_escaped_in_the_export(api, db, two_groups):
+    with db.engine.begin() as conn:
+        leg(conn, "400.1", at=-10, src="0611111111", dst="1001", channel="PJSIP/provider-1", clid="=cmd|' /C calc'!A0")
+    text = api.get("/calls/export.csv").get_data(as_text=True)
+    assert "'=cmd|' /C calc'!A0" in text and ",=cmd" not in text
+
+
+def test_times_are_shown_in_the_sites_zone(api, app, calls):
+    app.config["PBX_TIMEZONE"] = "Pacific/Kiritimati"  # UTC+14: the day is not the same as UTC's
+    rows = list(csv.DictReader(io.StringIO(api.get("/calls/export.csv").get_data(as_text=True))))
+    first = next(r for r in rows if r["linkedid"] == "100.1")
+    assert first["start"] == (NOW - timedelta(seconds=3000) + timedelta(hours=14)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_script_fetches_the_export_with_a_bearer_token_and_a_stranger_cannot(client, api, calls):
+    assert api.get("/calls/export.csv").status_code == 200
+    assert client.get("/calls/export.csv").status_code == 302
+    assert client.get("/calls/export.csv", headers={"Authorization": "Bearer pbx_wrong"}).status_code == 401
+
+
+def test_statistics_count_answered_and_missed_per_day_hour_extension_and_group(calls, app):
+    from .test_access import signed_in
+
+    user, _ = create_user("boss", "manager", "correct horse battery")
+    browser = signed_in(app, user)
+    html = browser.get("/calls/stats?range=today").get_data(as_text=True)
+    assert "5 calls: 3 answered, 2 missed" in html and "<svg" in html
+    days = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/days.csv?range=today").get_data(as_text=True))))
+    assert days[0]["calls"] == "5" and days[0]["answered"] == "3" and days[0]["longest_talk_s"] == "120"
+    extensions = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/extensions.csv?range=today").get_data(as_text=True))))
+    assert {r["extension"]: r["calls"] for r in extensions} == {"1003": "1", "1002": "2"}
+    groups = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/groups.csv?range=today").get_data(as_text=True))))
+    assert groups == [{**groups[0], "group": "Sales", "calls": "1", "answered": "1"}]
+
+
+def test_the_call_log_page_lists_calls_and_expands_their_legs(app, calls):
+    from .test_access import signed_in
+
+    user, _ = create_user("qa", "qa", "correct horse battery")
+    html = signed_in(app, user).get("/calls?range=today").get_data(as_text=True)
+    assert html.count('class="call"') == 5 and "<details>" in html and "Sales" in html
+    assert 'id="calls-poll"' in html
+
+
+def test_new_calls_come_on_top_of_the_first_page(app, calls, db):
+    from .test_access import signed_in
+
+    user, _ = create_user("qa", "qa", "correct horse battery")
+    browser = signed_in(app, user)
+    assert 'id="call-' not in browser.get("/calls/newer?after=100.5").get_data(as_text=True)
+    with db.engine.begin() as conn:
+        leg(conn, "500.1", at=30, src="1001", dst="1002", sequence=9)
+    fresh = browser.get("/calls/newer?after=100.5").get_data(as_text=True)
+    assert 'id="call-500-1"' in fresh and 'hx-swap-oob="afterbegin:#call-rows"' in fresh
+    assert "after=500.1" in fresh  # the next poll starts from the new top
+
+
+def test_cdr_test_reports_and_marks_its_own_record(runner, db):
+    empty = runner.invoke(args=["pbx", "cdr-test"])
+    assert empty.exit_code == 1 and "✔ cdr table — 0 record(s)" in empty.output and "✘ Asterisk wrote 0" in empty.output
+    created = runner.invoke(args=["pbx", "cdr-test", "--create"])
+    assert "Inserted a test record" in created.output and "1 record(s)" in created.output
+    assert created.exit_code == 1  # a test record is not Asterisk writing
+    with db.engine.begin() as conn:
+        leg(conn, "600.1", at=0)
+    fed = runner.invoke(args=["pbx", "cdr-test"])
+    assert fed.exit_code == 0 and "✔ Asterisk wrote 1 record(s) in the last day" in fed.output
+    cleaned = runner.invoke(args=["pbx", "cdr-test", "--delete-test"])
+    assert "Deleted 1 test record(s)" in cleaned.output and "1 record(s)" in cleaned.output
+
+
+def test_the_listener_notes_when_it_last_saw_a_call_record(db):
+    from pbxweb.live import store
+
+    with db.engine.begin() as conn:
+        store.set_ami_status(conn, last_cdr_at=store.now())
+    from pbxweb.cdr.service import health
+
+    assert health(db.session)["last_cdr_event"] is not None
+
+
+def test_cursors_are_opaque_but_checked(api, calls):
+    forged = base64.urlsafe_b64encode(b'["not a time", 1]').decode().rstrip("=")
+    assert api.get(f"/api/cdr?cursor={forged}").status_code == 400
