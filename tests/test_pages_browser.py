@@ -234,3 +234,42 @@ def test_an_agent_sees_no_admin_menu_and_is_refused_admin_pages(app, live_server
         response = page.goto(f"{live_server}{path}")
         assert response.status == 403, path
         assert "Not allowed" in page.locator("h1").inner_text()
+
+
+@pytest.fixture
+def call_records(db, office):
+    from .test_cdr import leg
+
+    with db.engine.begin() as conn:
+        for n in range(12):
+            caller = f"06{12345600 + n}"
+            leg(conn, f"700.{n}", at=-3600 + n * 250, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
+                dstchannel="PJSIP/2007-00000001", lastapp="Queue", lastdata=f"extgroup_{office['Support']},t,,,60",
+                disposition="ANSWERED" if n % 3 else "NO ANSWER", duration=40 + n, billsec=30 if n % 3 else 0,
+                clid=f'"Customer {n}" <{caller}>', sequence=2 * n)
+            leg(conn, f"700.{n}", at=-3600 + n * 250, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
+                dstchannel="PJSIP/2008-00000002", lastapp="Queue", lastdata=f"extgroup_{office['Support']},t,,,60",
+                disposition="NO ANSWER", duration=5, billsec=0, clid=f'"Customer {n}" <{caller}>', sequence=2 * n + 1)
+        for n in range(6):
+            leg(conn, f"800.{n}", at=-1800 + n * 200, src=str(2001 + n), dst=str(2010 + n), sequence=100 + n)
+
+
+def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_records, screenshots):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/calls?range=today")
+    assert page.locator("tr.call").count() == 18
+    page.screenshot(path=str(screenshots / "calls-desktop.png"))
+    page.select_option("select[name=disposition]", "NO ANSWER")
+    page.wait_for_function("document.querySelectorAll('tr.call').length === 4")
+    assert "disposition=NO+ANSWER" in page.url or "disposition=NO%20ANSWER" in page.url
+    page.locator("tr.call .legs-toggle").first.click()
+    legs = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr")
+    assert legs.count() == 2 and "PJSIP/2007" in legs.first.inner_text()
+    page.screenshot(path=str(screenshots / "calls-expanded-desktop.png"))
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server}/calls?range=today")
+    page.screenshot(path=str(screenshots / "calls-phone.png"))
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server}/calls/stats?range=today")
+    assert "18 calls" in page.locator(".count").inner_text()
+    page.screenshot(path=str(screenshots / "calls-stats-desktop.png"), full_page=True)

@@ -11,8 +11,11 @@ cursor was on an earlier page and is not shown again, so rows arriving meanwhile
 
 import base64
 import binascii
+import csv
+import io
 import json
 import re
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,7 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import validation as v
-from ..csv_cells import csv_line, spreadsheet_safe
+from ..csv_cells import spreadsheet_safe
 from ..ext import db
 from ..models import ExtensionGroup
 from ..paging import MAX_LIMIT
@@ -184,25 +187,37 @@ def direction_of(leg) -> str:
     return "internal"
 
 
-def build_call(linkedid: str, legs: list) -> Call:
-    legs = sorted(legs, key=lambda leg: (leg.start or datetime.min, leg.id))
+def build_call(linkedid: str, legs: list, presorted: bool = False) -> Call:
+    """A call from all its legs (in one pass: an export builds half a million of them)."""
+    if not presorted:
+        legs = sorted(legs, key=lambda leg: (leg.start or datetime.min, leg.id))
     first = legs[0]
-    answered = [leg for leg in legs if leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0] or \
-        [leg for leg in legs if leg.disposition == "ANSWERED"]
-    ends = [leg.end for leg in legs if leg.end is not None]
-    call = Call(linkedid=linkedid, legs=legs, started=first.start, ended=max(ends) if ends else None,
-                src=first.src or "", clid=first.clid or "", dst=first.dst or "", direction=direction_of(first))
-    call.disposition = "ANSWERED" if answered else (first.disposition or "")
-    call.duration = int((call.ended - call.started).total_seconds()) if call.ended and call.started else max(
-        (leg.duration or 0 for leg in legs), default=0)
-    call.billsec = max((leg.billsec or 0 for leg in legs), default=0)
-    if answered:
-        match = EXTENSION_CHANNEL.match(answered[0].dstchannel or "")
-        call.answered_by = match.group(1) if match else None  # an outside number is nobody's extension
+    call = Call(linkedid=linkedid, legs=legs, started=first.start, src=first.src or "", clid=first.clid or "",
+                dst=first.dst or "", direction=direction_of(first))
+    answering = answered_any = None
+    ended = None
+    longest = billsec = 0
     for leg in legs:
-        queue = (leg.lastdata or "").split(",")[0] if leg.lastapp == "Queue" else ""
-        if queue.startswith("extgroup_") and queue[9:].isdigit() and int(queue[9:]) not in call.groups:
-            call.groups.append(int(queue[9:]))
+        if leg.end is not None and (ended is None or leg.end > ended):
+            ended = leg.end
+        longest = max(longest, leg.duration or 0)
+        billsec = max(billsec, leg.billsec or 0)
+        if leg.disposition == "ANSWERED":
+            answered_any = answered_any or leg
+            if answering is None and (leg.billsec or 0) > 0:
+                answering = leg
+        if leg.lastapp == "Queue":
+            queue = (leg.lastdata or "").split(",", 1)[0]
+            if queue.startswith("extgroup_") and queue[9:].isdigit() and int(queue[9:]) not in call.groups:
+                call.groups.append(int(queue[9:]))
+    answering = answering or answered_any
+    call.ended = ended
+    call.billsec = billsec
+    call.disposition = "ANSWERED" if answering is not None else (first.disposition or "")
+    call.duration = int((ended - call.started).total_seconds()) if ended and call.started else longest
+    if answering is not None:
+        match = EXTENSION_CHANNEL.match(answering.dstchannel or "")
+        call.answered_by = match.group(1) if match else None  # an outside number is nobody's extension
     if first.dst == "s" and call.groups:
         call.dst = f"group {call.groups[0]}"
     return call
@@ -325,27 +340,37 @@ def group_names() -> dict[int, str]:
 # --- every matching call, streamed (export, statistics) ---------------------------------------------------
 
 
+# What a call is built from, as a plain named tuple: an export builds half a million calls, reading their
+# legs' fields millions of times, and every column not read is time saved in the driver.
+CALL_COLUMNS = ("id", "linkedid", "start", "end", "src", "dst", "clid", "channel", "dstchannel", "lastapp",
+                "lastdata", "disposition", "duration", "billsec")
+Leg = namedtuple("Leg", CALL_COLUMNS)
+
+
 def iter_calls(filters: Filters, batch: int = 5000):
     """Every call with a matching leg, whole, in linkedid order (about the order they started), read through a
     server-side cursor: memory stays the same for a thousand calls or a million."""
     conditions = leg_conditions(filters)
-    query = sa.select(cdr_t)
+    query = sa.select(*(cdr_t.c[name] for name in CALL_COLUMNS))
     if conditions:
         query = query.where(cdr_t.c.linkedid.in_(sa.select(cdr_t.c.linkedid).where(*conditions)))
     query = query.order_by(cdr_t.c.linkedid, cdr_t.c.start, cdr_t.c.id)
+    make = Leg._make
     with db.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
         current, legs = None, []
-        for row in result:
-            if row.linkedid != current and legs:
-                call = build_call(current, legs)
-                if passes(call, filters):
-                    yield call
-                legs = []
-            current = row.linkedid
-            legs.append(row)
+        for rows in result.tuples().partitions():
+            for row in rows:
+                linkedid = row[1]
+                if linkedid != current and legs:
+                    call = build_call(current, legs, presorted=True)
+                    if passes(call, filters):
+                        yield call
+                    legs = []
+                current = linkedid
+                legs.append(make(row))
         if legs:
-            call = build_call(current, legs)
+            call = build_call(current, legs, presorted=True)
             if passes(call, filters):
                 yield call
 
@@ -354,18 +379,28 @@ EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direc
                   "duration_s", "talk_s", "answered_by", "groups", "legs", "linkedid")
 
 
-def export_lines(filters: Filters):
-    """The matching calls as CSV lines, one per call, times in the site's zone; cells a spreadsheet would run
-    escaped."""
+def export_lines(filters: Filters, chunk: int = 500):
+    """The matching calls as CSV, one line per call, a few hundred lines per piece, times in the site's zone;
+    cells a spreadsheet would run escaped."""
     names = group_names()
-    yield csv_line(EXPORT_COLUMNS)
-    for call in iter_calls(filters):
-        started, ended = local(call.started), local(call.ended)
-        values = (started.strftime("%Y-%m-%d %H:%M:%S") if started else "",
-                  ended.strftime("%Y-%m-%d %H:%M:%S") if ended else "", call.src, call.clid, call.dst,
-                  call.direction, call.disposition, call.duration, call.billsec, call.answered_by or "",
-                  "; ".join(names.get(g, f"group {g}") for g in call.groups), len(call.legs), call.linkedid)
-        yield csv_line(spreadsheet_safe(value) for value in values)
+    zone = site_zone()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+
+    def when(value):
+        return value.replace(tzinfo=timezone.utc).astimezone(zone).isoformat(" ", "seconds")[:19] if value else ""
+
+    for count, call in enumerate(iter_calls(filters), start=1):
+        writer.writerow((when(call.started), when(call.ended), spreadsheet_safe(call.src), spreadsheet_safe(call.clid),
+                         spreadsheet_safe(call.dst), call.direction, call.disposition, call.duration, call.billsec,
+                         call.answered_by or "", spreadsheet_safe("; ".join(names.get(g, f"group {g}") for g in call.groups)),
+                         len(call.legs), call.linkedid))
+        if count % chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def export_name(args) -> str:

@@ -60,6 +60,16 @@
     else { document.execCommand("copy"); done(); }
   });
 
+  // A call in the call log opens into its legs, in the row below it.
+  document.addEventListener("click", function (event) {
+    const toggle = event.target.closest(".legs-toggle");
+    if (!toggle) return;
+    const legs = document.getElementById(toggle.getAttribute("aria-controls"));
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    legs.hidden = !open;
+  });
+
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
     const box = document.createElement("p");
