@@ -35,6 +35,15 @@ def create_app(config: dict | None = None) -> Flask:
     access.init_app(app)
     service_base.init_app(app)
     cli.init_app(app)
+    from .live import socket as live_socket
+
+    live_socket.init_app(app)
+    if app.config["PBX_BEHIND_PROXY"]:
+        # Exactly one proxy hop (nginx) tells the scheme and host a browser used: the socket's Origin check and
+        # the session cookie's Secure flag depend on them.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     from .auth.views import bp as auth_bp
     from .dids_trunks.api import dids_bp, trunks_bp
@@ -46,10 +55,13 @@ def create_app(config: dict | None = None) -> Flask:
     from .audit.views import bp as audit_pages
     from .cdr.api import bp as cdr_api
     from .cdr.views import bp as calls_pages
+    from .live import socket as live_socket
+    from .waiting_calls.views import bp as dashboard
     from .groups.api import bp as groups_api
     from .waiting_calls.api import bp as live_api
 
     for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp, extensions_pages, groups_pages,
-                      dids_pages, trunks_pages, users_pages, audit_pages, cdr_api, calls_pages):
+                      dids_pages, trunks_pages, users_pages, audit_pages, cdr_api, calls_pages, dashboard,
+                      live_socket.bp):
         app.register_blueprint(blueprint)
     return app

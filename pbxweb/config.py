@@ -35,6 +35,8 @@ SETTINGS = (
     ("PBX_AMI_LISTENER", "on", "`off` to not run the AMI listener in the web process (run `pbx ami-listen` apart)"),
     ("PBX_SORCERY_CACHE", "off", "`on` if sorcery.conf caches PJSIP objects in memory: saves then expire them over AMI"),
     ("PBX_TIMEZONE", None, "the site's time zone (IANA name, `Europe/Amsterdam`) for call times; default: the server's"),
+    ("PBX_BEHIND_PROXY", "off", "`on` when exactly one reverse proxy (the shipped nginx site) is in front: trust its X-Forwarded-Proto/Host/For"),
+    ("PBX_WAIT_WARN_SECONDS", "60", "a caller waiting longer turns amber on the dashboard, twice as long red"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
 )
 
@@ -69,6 +71,8 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "PBX_SORCERY_CACHE": _flag(values.pop("PBX_SORCERY_CACHE")),
         "PBX_AMI_LISTENER": _flag(values.pop("PBX_AMI_LISTENER")),
         "SESSION_COOKIE_SECURE": _flag(values.pop("PBX_SECURE_COOKIES")),
+        "PBX_BEHIND_PROXY": _flag(values.pop("PBX_BEHIND_PROXY")),
+        "PBX_WAIT_WARN_SECONDS": int(values.pop("PBX_WAIT_WARN_SECONDS")),
         **values,
     }
     return config

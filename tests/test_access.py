@@ -18,8 +18,9 @@ EVERYONE = (EVERY, EVERY)
 EXPECTED = {
     **dict.fromkeys(["audit.list_page", "users.create", "users.edit_form", "users.list_page", "users.new_form",
                      "users.reset_password", "users.update"], ADMIN_ONLY),
-    **dict.fromkeys(["auth.index", "auth.logout", "live_api.ami_status", "live_api.extension_status",
-                     "live_api.pick_up", "live_api.waiting_calls"], EVERYONE),
+    **dict.fromkeys(["dashboard.index", "dashboard.pick_up", "auth.logout", "live_api.ami_status",
+                     "live_api.extension_status", "live_api.pick_up", "live_api.waiting_calls", "live.socket"], EVERYONE),
+    "dashboard.redirect": (EVERY, frozenset({A, M, Q})),
     "live_api.redirect": (EVERY, frozenset({A, M, Q})),
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
                      "cdr_api.list_calls"], (EVERY, frozenset())),
@@ -94,9 +95,17 @@ def test_every_route_answers_each_role_as_the_matrix_says(app, users, identities
         for role, (browser, headers) in identities.items():
             if role is not None and not api:
                 browser = signed_in(app, users[role])  # a fresh session each time: one route signs out
-            response = browser.open(url, method=method, headers=headers if api else {}, json={} if api and method != "GET" else None)
-            status = response.status_code
-            response.close()  # a streamed export left unread
+            extra = dict(headers) if api else {}
+            if rule.websocket:  # a handshake, from a page of this site
+                extra.update({"Connection": "Upgrade", "Upgrade": "websocket", "Origin": "http://localhost"})
+            try:
+                response = browser.open(url, method=method, headers=extra, json={} if api and method != "GET" else None)
+            except RuntimeError as exc:  # the socket view ran: the test client cannot hand it a real socket
+                assert rule.websocket and "Cannot obtain socket" in str(exc)
+                status = 101
+            else:
+                status = response.status_code
+                response.close()  # a streamed export left unread
             if role is None:
                 ok = status == 401 if api else (status == 302 and "/login" in response.headers["Location"])
             elif role in allowed:

@@ -14,7 +14,7 @@ def test_a_user_logs_in_with_the_right_password_only(client, app):
     assert wrong.status_code == 401 and b"wrong password" in wrong.data
     right = client.post("/login", data={"username": "alice", "password": "correct horse battery"})
     assert right.status_code == 302
-    assert b"Welcome, alice" in client.get("/").data
+    assert b"Waiting callers" in client.get("/").data and b"alice" in client.get("/").data
 
 
 def test_a_deactivated_user_cannot_log_in(client, app, db):

@@ -52,7 +52,7 @@ def test_an_admin_logs_in_and_out_in_a_real_browser(app, live_server, page):
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "correct horse battery")
     page.click("button[type=submit]")
-    page.wait_for_selector("text=Welcome, alice")
+    page.wait_for_selector("text=Waiting callers")
     assert page.evaluate("typeof htmx") == "object"  # the vendored htmx loaded
     page.click("text=Log out")
     page.wait_for_url(f"{live_server}/login")
@@ -138,7 +138,7 @@ def office(app, db):
 
 def test_screenshots_of_every_admin_page(app, live_server, page, office, screenshots):
     sign_in(page, live_server)
-    pages = {"home": "/", "extensions": "/extensions", "groups": "/groups", "group": f"/groups/{office['Support']}",
+    pages = {"dashboard": "/", "extensions": "/extensions", "groups": "/groups", "group": f"/groups/{office['Support']}",
              "dids": "/dids", "trunks": "/trunks", "users": "/users", "audit": "/audit", "import": "/extensions/import"}
     for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)

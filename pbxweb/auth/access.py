@@ -43,7 +43,10 @@ EVERY_ROLE = Rule(read=ALL, write=ALL)
 
 # Endpoint ("blueprint.view") or blueprint name → rule. The endpoint's own rule wins.
 RULES: dict[str, Rule] = {
-    "auth.index": EVERY_ROLE,
+    "dashboard": EVERY_ROLE,
+    # Sending a caller elsewhere is for staff; an agent picks up callers of its own groups only.
+    "dashboard.redirect": Rule(read=ALL, write=STAFF),
+    "live": EVERY_ROLE,
     "auth.logout": EVERY_ROLE,
     "extensions": CONFIGURATION,
     "extensions_api": CONFIGURATION,

@@ -7,11 +7,6 @@ from . import service
 bp = Blueprint("auth", __name__)
 
 
-@bp.get("/")
-def index():
-    return render_template("auth/home.html")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error, status = None, 200
@@ -37,7 +32,7 @@ def _safe_next(target: str | None) -> str:
     """Back to the page that asked for a sign-in, if it is one of ours (never another site)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("auth.index")
+    return url_for("dashboard.index")
 
 
 @bp.post("/logout")

@@ -70,6 +70,11 @@ def pick_up(uniqueid: str, user, extension_number: str | None) -> str:
     })
 
 
+def group_dial_code(group_id: int) -> str:
+    """What the internal dialplan rings a group by (`*83`)."""
+    return f"{current_app.config['PBX_GROUP_DIAL_PREFIX']}{group_id}"
+
+
 def redirect(uniqueid: str, user, destination) -> str:
     """Send the caller to a number of the internal dialplan (an extension, a group code, voicemail)."""
     call = _visible_call(uniqueid, user)

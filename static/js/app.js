@@ -70,6 +70,28 @@
     legs.hidden = !open;
   });
 
+  // Waiting callers: the wait ticks here, every second, from the time they joined (no push per second);
+  // past the warning threshold the row turns amber, past twice that red.
+  function tick() {
+    const list = document.getElementById("waiting-calls");
+    if (!list) return;
+    const warn = Number(list.dataset.warn || 60);
+    list.querySelectorAll("[data-joined]").forEach(function (row) {
+      const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(row.dataset.joined)) / 1000));
+      const minutes = Math.floor(seconds / 60);
+      row.querySelector(".wait").textContent = minutes + ":" + String(seconds % 60).padStart(2, "0");
+      row.classList.toggle("long", seconds >= warn && seconds < 2 * warn);
+      row.classList.toggle("too-long", seconds >= 2 * warn);
+    });
+    // Longest wait first, as the queue itself serves them.
+    const ul = list.querySelector(".waiting-list");
+    if (ul) Array.from(ul.children).sort(function (a, b) { return Date.parse(a.dataset.joined) - Date.parse(b.dataset.joined); })
+      .forEach(function (li) { if (ul.lastElementChild !== li) ul.appendChild(li); });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener("htmx:wsAfterMessage", tick);
+  document.addEventListener("DOMContentLoaded", tick);
+
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
     const box = document.createElement("p");

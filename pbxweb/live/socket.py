@@ -1,0 +1,76 @@
+"""The live socket at /live/ws: push-only, one per open dashboard.
+
+The handshake needs a signed-in session (auth/access.py, before any view) and an `Origin` equal to the app's
+own, else it is refused before the upgrade. Each connection subscribes to this process's hub with its own
+bounded queue, drained by this one greenlet, the only one that writes to the socket: a slow browser falls
+behind alone (its queue overflows into "send everything again"), never slowing the others. On every
+(re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
+receives is rendered for its user, with the same role rules as the API.
+"""
+
+from flask import Blueprint, abort, current_app, g, request
+from flask_sock import Sock
+from gevent.queue import Empty
+
+from ..ext import db
+from ..models import User
+from .hub import hub
+
+bp = Blueprint("live", __name__)
+sock = Sock()
+
+# How often an idle socket checks that its user may still see it (deactivated, password reset).
+RECHECK_SECONDS = 15
+
+
+def same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    return origin is not None and origin == f"{request.scheme}://{request.host}"
+
+
+@bp.before_request
+def refuse_other_origins():
+    # A page on another site must not open a socket with this user's cookie (cross-site websocket hijacking).
+    if not same_origin():
+        abort(403)
+
+
+def _still_allowed(user_id: int, version: int) -> bool:
+    user = db.session.get(User, user_id)
+    allowed = user is not None and user.is_active and user.session_version == version
+    db.session.remove()  # a socket lives for hours: hold no connection while it waits
+    return allowed
+
+
+@sock.route("/live/ws", bp=bp, endpoint="socket")
+def socket(ws):
+    from ..waiting_calls import panels
+
+    user = g.user
+    user_id, version = user.id, user.session_version
+    queue = hub.subscribe()
+    try:
+        ws.send(panels.all_panels(user))
+        db.session.remove()
+        while True:
+            try:
+                message = queue.get(timeout=RECHECK_SECONDS)
+            except Empty:
+                if not _still_allowed(user_id, version):
+                    return
+                continue
+            user = db.session.get(User, user_id)
+            if user is None or not user.is_active or user.session_version != version:
+                return
+            html = panels.changes(user, message)
+            db.session.remove()
+            if html:
+                ws.send(html)
+    finally:
+        hub.unsubscribe(queue)
+
+
+def init_app(app) -> None:
+    # simple-websocket pings the browser, so proxies keep the socket open and a dead one is noticed.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    sock.init_app(app)

@@ -1,0 +1,159 @@
+"""The live dashboard in a real browser, served as in production (gunicorn's gevent worker with the listener
+inside) and driven by the test AMI server replaying what a real Asterisk sent."""
+
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+from pbxweb.auth.service import create_user
+
+from .pgcluster import free_port
+from .test_deploy import BIN, ROOT, die_with_us, stop, wait
+from .test_pages_browser import DESKTOP, PHONE, browser, screenshots, sign_in  # noqa: F401 — fixtures
+
+DEVICE_RINGING = b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1002\r\nState: RINGING\r\n\r\n"
+
+
+@pytest.fixture
+def site(app, api, db, ami_server):
+    """Sales (group 1, the captures' extgroup_1) rings 1001 and 1002; Support rings 1003. alice (admin) has
+    extension 1002; carl is an agent of Support only."""
+    for number in ("1001", "1002", "1003"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    sales = api.post("/api/groups", json={"name": "Sales", "members": [{"number": "1001"}, {"number": "1002"}]}).get_json()
+    support = api.post("/api/groups", json={"name": "Support", "members": [{"number": "1003"}]}).get_json()
+    assert sales["id"] == 1
+    create_user("alice", "admin", "correct horse battery", "1002")
+    create_user("carl", "agent", "correct horse battery", "1003")
+    return {"sales": sales["id"], "support": support["id"]}
+
+
+@pytest.fixture
+def server(app, site, ami_server, db):
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1, its listener connected to the test AMI server."""
+    port = free_port()
+    environment = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test-only-key",
+                   "AMI_HOST": "127.0.0.1", "AMI_PORT": str(ami_server.port), "AMI_USERNAME": ami_server.username,
+                   "AMI_SECRET": ami_server.secret, "PBX_SECURE_COOKIES": "off"}
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_us,
+    )
+
+    def answers():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    from .test_deploy import connected
+
+    try:
+        assert wait(answers, process), "gunicorn did not answer"
+        assert wait(lambda: connected(db), process), "the listener did not connect"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def person(browser):  # noqa: F811
+    contexts = []
+
+    def open_as(live, username):
+        context = browser.new_context(viewport=DESKTOP)
+        contexts.append(context)
+        page = context.new_page()
+        frames = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+        sign_in(page, live, username)
+        page.wait_for_selector("#ami-banner .banner.ok")
+        return page, frames
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def test_a_waiting_caller_appears_ticks_and_goes_live_and_only_for_its_groups(server, person, ami_server, screenshots):  # noqa: F811
+    admin, _ = person(server, "alice")
+    agent, agent_frames = person(server, "carl")
+    admin.wait_for_function("document.querySelectorAll('#presence-grid .ext-card').length === 3")
+    ami_server.push_capture("queue-redirect.ami", until="QueueCallerJoin")
+    row = admin.wait_for_selector("#waiting-calls li.waiting", timeout=5000)
+    assert "noanswer 1001" in row.inner_text() and "Sales" in row.inner_text()
+    first = admin.inner_text("#waiting-calls .wait")
+    admin.wait_for_timeout(2100)
+    assert admin.inner_text("#waiting-calls .wait") != first  # it ticks in the browser
+    admin.screenshot(path=str(screenshots / "dashboard-live-desktop.png"))
+    # The agent of Support received frames, none of them about Sales' caller.
+    assert agent_frames and not any("noanswer 1001" in str(frame) for frame in agent_frames)
+    assert agent.locator("#waiting-calls li.waiting").count() == 0
+    assert agent.locator("#presence-grid .ext-card").count() == 1  # only its own group's members
+
+    ami_server.push(DEVICE_RINGING)  # 1002 is registered in the captured snapshot
+    admin.wait_for_selector("#ext-card-1002 .state.ringing", timeout=5000)
+
+    ami_server.push_capture("queue-redirect.ami")  # …abandoned by the redirect, then Leave
+    admin.wait_for_selector("#waiting-calls li.waiting", state="detached", timeout=5000)
+    admin.set_viewport_size(PHONE)
+    admin.screenshot(path=str(screenshots / "dashboard-phone.png"))
+
+
+def test_pick_up_rings_the_users_own_phone_and_the_row_goes_at_the_bridge(server, person, ami_server):
+    admin, _ = person(server, "alice")
+    ami_server.answer_from("queue-pickup-bridge.ami", "originate-1")
+    ami_server.push_capture("queue-pickup-bridge.ami", until="QueueCallerJoin")
+    admin.wait_for_selector("#waiting-calls li.waiting", timeout=5000)
+    admin.click("#waiting-calls .pickup")
+    notice = admin.wait_for_selector("#notice .notice", timeout=5000)
+    assert "Your phone (1002) is ringing" in notice.inner_text()
+    originate = ami_server.actions("Originate")[-1]
+    assert originate["Channel"] == "PJSIP/1002" and originate["Application"] == "Bridge"
+    assert originate["Data"].startswith("PJSIP/1001-")
+    ami_server.push_capture("queue-pickup-bridge.ami")  # answered: the caller enters the bridge, no Leave
+    admin.wait_for_selector("#waiting-calls li.waiting", state="detached", timeout=5000)
+
+
+def test_an_agent_has_no_redirect_and_a_dropped_asterisk_shows_at_once(server, person, ami_server):
+    agent, _ = person(server, "carl")
+    admin, _ = person(server, "alice")
+    ami_server.push_capture("queue-redirect.ami", until="QueueCallerJoin")
+    admin.wait_for_selector("#waiting-calls form.redirect", timeout=5000)
+    assert agent.locator("form.redirect").count() == 0
+    ami_server.close_after_login = True  # Asterisk goes away and stays away
+    ami_server.drop()
+    banner = admin.wait_for_selector("#ami-banner .banner.down", timeout=2000)
+    assert "Asterisk unreachable since" in banner.inner_text()
+    assert "stale" in admin.get_attribute("#presence-grid", "class")
+    ami_server.close_after_login = False  # it is back: the snapshot rebuilds every panel
+    admin.wait_for_selector("#ami-banner .banner.ok", timeout=10000)
+
+
+def test_a_handshake_from_another_origin_or_without_a_session_is_refused(server, site):
+    import simple_websocket
+
+    host = server.split("//")[1]
+    # This client sends `Host: 127.0.0.1` without the port, so its own origin is that.
+    own_origin = "http://127.0.0.1"
+    with pytest.raises(simple_websocket.ConnectionError) as refused:
+        simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": own_origin})
+    assert refused.value.status_code == 302  # no session: sent to sign in, never upgraded
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{server}/login") as page:
+        token = page.read().decode().split('name="csrf_token" value="')[1].split('"')[0]
+    opener.open(f"{server}/login", data=f"username=alice&password=correct+horse+battery&csrf_token={token}".encode())
+    cookies = next(h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)).cookiejar
+    cookie = "; ".join(f"{c.name}={c.value}" for c in cookies)
+    with pytest.raises(simple_websocket.ConnectionError) as refused:
+        simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://evil.example", "Cookie": cookie})
+    assert refused.value.status_code == 403
+    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": own_origin, "Cookie": cookie})
+    try:
+        first = client.receive(timeout=5)
+        assert 'id="waiting-calls"' in first and 'id="presence-grid"' in first  # every panel first
+    finally:
+        client.close()
