@@ -182,6 +182,29 @@ class AuditEntry(db.Model):
     changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
 
 
+class PickupClaim(db.Model):
+    """Who is picking up a waiting caller: one Originate per caller, however many people click at once. A
+    claim lapses when the phone was not answered within its ring time."""
+
+    __tablename__ = "pbx_pickup_claims"
+
+    uniqueid: Mapped[str] = mapped_column(sa.String(150), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class RateEvent(db.Model):
+    """One use of something rate-limited (a click-to-call), per key, in the database so that every worker
+    counts the same."""
+
+    __tablename__ = "pbx_rate_events"
+    __table_args__ = (sa.Index("ix_pbx_rate_events_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(100))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 class ApiToken(db.Model):
     __tablename__ = "pbx_api_tokens"
 

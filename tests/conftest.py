@@ -199,3 +199,35 @@ def ami_server():
     server = AmiTestServer(ASTERISK_FACTS / "ami")
     yield server
     server.stop()
+
+
+# --- the browser, shared by every browser test (one Playwright per test run) ------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright for Python (its own browser download is never used)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            # No sandbox as root in CI; no background traffic to hosts this machine cannot reach.
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the screenshots of each page go: the test run's temp dir, or PBX_SCREENSHOTS when set."""
+    folder = Path(os.environ.get("PBX_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+

@@ -22,6 +22,9 @@ EXPECTED = {
                      "live_api.extension_status", "live_api.pick_up", "live_api.waiting_calls", "live.socket"], EVERYONE),
     "dashboard.redirect": (EVERY, frozenset({A, M, Q})),
     "live_api.redirect": (EVERY, frozenset({A, M, Q})),
+    "live_api.waiting_call_groups": ADMIN_ONLY,
+    "live_api.click_to_call": EVERYONE,
+    "dashboard.call": EVERYONE,
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
                      "cdr_api.list_calls"], (EVERY, frozenset())),
     **dict.fromkeys([f"{area}.{view}" for area in ("dids", "trunks") for view in

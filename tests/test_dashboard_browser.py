@@ -11,7 +11,7 @@ from pbxweb.auth.service import create_user
 
 from .pgcluster import free_port
 from .test_deploy import BIN, ROOT, die_with_us, stop, wait
-from .test_pages_browser import DESKTOP, PHONE, browser, screenshots, sign_in  # noqa: F401 — fixtures
+from .test_pages_browser import DESKTOP, PHONE, sign_in
 
 DEVICE_RINGING = b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1002\r\nState: RINGING\r\n\r\n"
 
@@ -60,7 +60,7 @@ def server(app, site, ami_server, db):
 
 
 @pytest.fixture
-def person(browser):  # noqa: F811
+def person(browser):
     contexts = []
 
     def open_as(live, username):
@@ -78,7 +78,7 @@ def person(browser):  # noqa: F811
         context.close()
 
 
-def test_a_waiting_caller_appears_ticks_and_goes_live_and_only_for_its_groups(server, person, ami_server, screenshots):  # noqa: F811
+def test_a_waiting_caller_appears_ticks_and_goes_live_and_only_for_its_groups(server, person, ami_server, screenshots):
     admin, _ = person(server, "alice")
     agent, agent_frames = person(server, "carl")
     admin.wait_for_function("document.querySelectorAll('#presence-grid .ext-card').length === 3")

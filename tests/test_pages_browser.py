@@ -3,27 +3,11 @@
 import threading
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from pbxweb.auth.service import create_user
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            # No sandbox as root in CI; no background traffic to hosts this machine cannot reach.
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -69,23 +53,11 @@ def test_a_wrong_password_is_refused_in_the_browser(app, live_server, page):
 
 # --- the admin pages -----------------------------------------------------------------------------------
 
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import sqlalchemy as sa  # noqa: E402
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jon")
 LAST_NAMES = ("Martin", "Okafor", "Lindqvist", "Ramos")
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory) -> Path:
-    """Where the screenshots of each page go: the test run's temp dir, or PBX_SCREENSHOTS when set."""
-    folder = Path(os.environ.get("PBX_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def sign_in(page, live_server, username="alice", password="correct horse battery"):

@@ -99,3 +99,81 @@ def test_with_asterisk_unreachable_the_answer_says_so(api, app, waiting):
     app.config["AMI_PORT"] = free_port()
     response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "9000"})
     assert response.status_code == 503 and "not reachable" in response.get_json()["errors"]["_"]
+
+
+def test_two_people_picking_up_the_same_caller_send_one_originate(app, api, waiting, db):
+    from pbxweb.auth.service import create_user
+
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    create_user("bob", "manager", "correct horse battery", "1003")
+    first = api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"})
+    from .conftest import token_for  # noqa: F401
+    from pbxweb.auth.service import create_token
+
+    second = Api(app.test_client(), create_token("bob")).post("/api/waiting-calls/1.8/pickup", json={"extension": "1003"})
+    assert first.status_code == 202 and second.status_code == 409
+    assert "already being picked up" in second.get_json()["errors"]["_"]
+    assert len(waiting.actions("Originate")) == 1
+
+
+def test_a_pickup_that_was_not_answered_in_time_may_be_tried_again(api, waiting, db):
+    from pbxweb.models import PickupClaim
+
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+    claim = db.session.get(PickupClaim, "1.8")
+    claim.expires_at = claim.expires_at.replace(year=2000)
+    db.session.commit()
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1001"}).status_code == 202
+    assert len(waiting.actions("Originate")) == 2
+
+
+def test_a_failed_pickup_releases_its_claim(api, app, waiting):
+    app.config["AMI_PORT"] = free_port()
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 503
+    app.config["AMI_PORT"] = waiting.port
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+
+
+def test_a_caller_is_redirected_to_a_group_by_its_dial_code(api, waiting, two_groups):
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    response = api.post("/api/waiting-calls/1.8/redirect", json={"group_id": two_groups["support"]})
+    assert response.status_code == 202
+    assert waiting.actions("Redirect")[-1]["Exten"] == f"*8{two_groups['support']}"
+    assert api.post("/api/waiting-calls/1.8/redirect", json={"group_id": 999}).status_code == 400
+    both = api.post("/api/waiting-calls/1.8/redirect", json={"group_id": 1, "destination": "1001"})
+    assert both.status_code == 400
+
+
+def test_admins_see_each_group_with_its_waiting_count(api, waiting, two_groups):
+    groups = {g["name"]: g for g in api.get("/api/waiting-calls/groups").get_json()["groups"]}
+    assert groups["Sales"]["waiting"] == 1 and groups["Support"]["waiting"] == 1
+    assert groups["Sales"]["longest_wait"] >= 0
+
+
+def test_click_to_call_rings_the_users_own_phone_then_dials(client, waiting):
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    response = agent(client, "1001").post("/api/calls", json={"number": "0612345678"})
+    assert response.status_code == 202
+    originate = waiting.actions("Originate")[-1]
+    assert originate["Channel"] == "PJSIP/1001" and originate["Exten"] == "0612345678"
+    assert originate["Context"] == "from-internal" and "Application" not in originate
+
+
+@pytest.mark.parametrize("number", ["06-1234", "0612\r\nAction: Logoff", "1" * 33, "", None, 42])
+def test_click_to_call_refuses_a_number_it_cannot_dial(client, waiting, number):
+    response = agent(client, "1001").post("/api/calls", json={"number": number})
+    assert response.status_code == 400 and waiting.actions("Originate") == []
+
+
+def test_click_to_call_is_rate_limited_per_user(client, waiting):
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    caller = agent(client, "1001")
+    statuses = [caller.post("/api/calls", json={"number": "1002"}).status_code for _ in range(8)]
+    assert statuses == [202] * 6 + [429, 429]
+
+
+def test_a_user_without_an_extension_is_told_so(api, waiting):
+    response = api.post("/api/calls", json={"number": "1002"})
+    assert response.status_code == 400 and "no extension of your own" in response.get_json()["errors"]["_"]

@@ -64,6 +64,7 @@ RULES: dict[str, Rule] = {
     "cdr_api": Rule(read=ALL, write=frozenset()),
     # An agent may pick up a caller of its own groups on its own phone, never send one elsewhere.
     "live_api.redirect": Rule(read=ALL, write=STAFF),
+    "live_api.waiting_call_groups": ADMIN_ONLY,
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})

@@ -40,12 +40,24 @@ def ami_status():
 
 @bp.post("/waiting-calls/<uniqueid>/pickup")
 def pick_up(uniqueid):
-    body = json_body()
+    body = json_body({"extension"}, empty_ok=True)
     message = service.pick_up(uniqueid, g.user, body.get("extension"))
     return {"status": "ringing", "message": message}, 202
 
 
 @bp.post("/waiting-calls/<uniqueid>/redirect")
 def redirect(uniqueid):
-    message = service.redirect(uniqueid, g.user, json_body().get("destination"))
+    body = json_body({"destination", "group_id"})
+    message = service.redirect(uniqueid, g.user, body.get("destination"), body.get("group_id"))
     return {"status": "redirected", "message": message}, 202
+
+
+@bp.get("/waiting-calls/groups")
+def waiting_call_groups():
+    return {"groups": service.waiting_by_group()}
+
+
+@bp.post("/calls")
+def click_to_call():
+    message = service.click_to_call(g.user, json_body({"number"}).get("number"))
+    return {"status": "ringing", "message": message}, 202

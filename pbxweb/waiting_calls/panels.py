@@ -67,7 +67,7 @@ def changes(user, message: dict) -> str:
     ami = store.ami_status(db.session)
     if "ami" in message:
         parts.append(render_template("dashboard/_banner.html", ami=ami, oob=True))
-        parts.append(render_template("dashboard/_presence.html", extensions=presence(user), ami=ami, oob=True))
+        parts.append(render_template("dashboard/_presence.html", extensions=presence(user), ami=ami, oob=True, user=user))
     elif message.get("extensions"):
         for extension in presence(user, numbers=message["extensions"]):
             parts.append(render_template("dashboard/_extension.html", extension=extension, ami=ami, oob=True, user=user))

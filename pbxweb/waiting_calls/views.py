@@ -2,6 +2,8 @@
 whether Asterisk is reachable — kept current by the live socket (pbxweb/live/socket.py). Pick up and
 redirect go through the same service as the API."""
 
+from functools import wraps
+
 from flask import Blueprint, g, render_template, request
 
 from .. import validation as v
@@ -23,10 +25,24 @@ def index():
 
 
 def _answer(message: str, status: int = 200):
-    return render_template("dashboard/_notice.html", message=message), status
+    return render_template("dashboard/_notice.html", message=message, failed=status >= 400), status
+
+
+def acting(view):
+    """A dashboard action answers in the notice line, success or refusal alike (never a whole error page)."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except v.ServiceError as error:
+            db.session.rollback()
+            return _answer(" ".join(error.errors.values()), error.status)
+
+    return wrapped
 
 
 @bp.post("/waiting/<uniqueid>/pickup")
+@acting
 def pick_up(uniqueid):
     if g.user.extension is None:
         return _answer("You have no extension of your own to take the call on: ask an admin to link one to your user.", 400)
@@ -35,14 +51,20 @@ def pick_up(uniqueid):
 
 
 @bp.post("/waiting/<uniqueid>/redirect")
+@acting
 def redirect(uniqueid):
     target = request.form.get("target", "").strip()
     if target.startswith("group:"):
-        group = db.session.get(ExtensionGroup, int(target[6:])) if target[6:].isdigit() else None
-        if group is None:
-            raise v.ValidationError({"target": "is not a group"})
-        destination, shown = service.group_dial_code(group.id), f"group {group.name}"
-    else:
-        destination, shown = target, target
-    service.redirect(uniqueid, g.user, destination)
-    return _answer(f"The caller is on the way to {shown}.")
+        service.redirect(uniqueid, g.user, group_id=target[6:])
+        group = db.session.get(ExtensionGroup, int(target[6:]))
+        return _answer(f"The caller is on the way to group {group.name}.")
+    service.redirect(uniqueid, g.user, target)
+    return _answer(f"The caller is on the way to {target}.")
+
+
+@bp.post("/call")
+@acting
+def call():
+    number = request.form.get("number", "")
+    service.click_to_call(g.user, number)
+    return _answer(f"Your phone ({g.user.extension.number}) is ringing: answer it and {number} is dialled.")
