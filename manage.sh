@@ -55,8 +55,10 @@ case "${1:-}" in
     if [ -z "${TEST_DATABASE_SERVER:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
       need_debian_packages postgresql
     fi
-    # Pages are tested in Debian's chromium; Playwright's own browser download cannot work offline.
+    # Pages are tested in Debian's chromium; Playwright's own browser download cannot work offline. The
+    # shipped nginx site is tested in front of gunicorn with Debian's nginx.
     [ -x /usr/bin/chromium ] || need_debian_packages chromium
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_debian_packages nginx
     venv requirements-dev.txt
     exec .venv/bin/python -m pytest "$@"
     ;;

@@ -36,7 +36,7 @@ def server(app, site, ami_server, db):
     port = free_port()
     environment = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test-only-key",
                    "AMI_HOST": "127.0.0.1", "AMI_PORT": str(ami_server.port), "AMI_USERNAME": ami_server.username,
-                   "AMI_SECRET": ami_server.secret, "PBX_SECURE_COOKIES": "off"}
+                   "AMI_SECRET": ami_server.secret, "PBX_SECURE_COOKIES": os.environ.get("PBX_SECURE_COOKIES", "off")}
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_us,

@@ -1,0 +1,102 @@
+"""The shipped nginx site (deploy/nginx-mini-pbx.conf) in front of gunicorn, as an install runs it: TLS with a
+certificate made here, ports on 127.0.0.1, the app trusting exactly that one proxy hop. A page and the live
+socket work through it, and the socket's Origin check agrees with the headers nginx passes on."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .pgcluster import free_port
+from .test_dashboard_browser import server as gunicorn_server  # noqa: F401 — a fixture
+from .test_dashboard_browser import site  # noqa: F401 — a fixture
+from .test_deploy import ROOT, die_with_us
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def site_for_test(upstream_port: int, port: int, cert: Path, key: Path) -> str:
+    """The shipped site with only what a test must change: ports, certificate, the static folder."""
+    text = (ROOT / "deploy" / "nginx-mini-pbx.conf").read_text()
+    text = re.sub(r"server \{\n    listen 80;.*?\n\}\n", "", text, flags=re.S)  # the port-80 redirect
+    text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    text = text.replace("http2 on;", "")  # nginx 1.22 takes http2 on the listen line; not needed here
+    text = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", text)
+    text = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", text)
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+    return text.replace("/opt/mini-pbx/static/", f"{ROOT / 'static'}/")
+
+
+@pytest.fixture
+def nginx(tmp_path, request):
+    if not Path(NGINX).exists():
+        pytest.fail("nginx is not installed: ./manage.sh test installs it (apt-get install nginx)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+    def start(upstream: str) -> str:
+        port = free_port()
+        (tmp_path / "site.conf").write_text(site_for_test(int(upstream.rsplit(":", 1)[1]), port, cert, key))
+        (tmp_path / "nginx.conf").write_text(f"""
+daemon off;
+worker_processes 1;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+{"user nobody nogroup;" if __import__("os").geteuid() == 0 else ""}
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    include {tmp_path}/site.conf;
+}}
+""")
+        process = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)], preexec_fn=die_with_us,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        request.addfinalizer(lambda: (process.terminate(), process.wait(timeout=10)))
+        import socket
+        import time
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return f"https://127.0.0.1:{port}"
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(0.1)
+        raise AssertionError("nginx did not listen")
+
+    return start
+
+
+@pytest.fixture
+def behind_proxy(monkeypatch):
+    monkeypatch.setenv("PBX_BEHIND_PROXY", "on")
+    monkeypatch.setenv("PBX_SECURE_COOKIES", "on")
+
+
+def test_a_page_and_the_live_socket_work_through_the_shipped_nginx_site(behind_proxy, gunicorn_server, nginx, browser):  # noqa: F811
+    front = nginx(gunicorn_server)
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        sockets = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(f"{front}/login")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{front}/")
+        page.wait_for_selector("#ami-banner .banner.ok", timeout=10000)
+        assert any(url.startswith(f"wss://127.0.0.1:{front.rsplit(':', 1)[1]}/live/ws") for url in sockets)
+        cookie = next(c for c in context.cookies() if c["name"] == "session")
+        assert cookie["secure"] and cookie["httpOnly"]
+        assert page.evaluate("getComputedStyle(document.body).fontFamily")  # static files served by nginx
+    finally:
+        context.close()
