@@ -34,7 +34,7 @@ CONTACTS_CHANNEL = "pbx_contacts"
 
 
 class Listener:
-    def __init__(self, app, *, trace=None, flush_interval: float = 0.05, heartbeat_interval: float = 5.0,
+    def __init__(self, app, *, trace=None, flush_interval: float = 0.01, heartbeat_interval: float = 5.0,
                  lock_retry: float = 2.0, boot_timeout: float = 30.0, ping_interval: float = 10.0):
         self.app = app
         self.trace = trace

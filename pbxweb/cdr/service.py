@@ -374,23 +374,23 @@ def iter_calls(filters: Filters, batch: int = 10000):
 
 def _stream_rows(query, batch: int):
     """The query's rows as plain tuples, a batch at a time from a server-side cursor on PostgreSQL (no
-    result-row objects: a million of them cost seconds)."""
-    with db.engine.connect() as conn:
-        if conn.dialect.name != "postgresql":
-            yield from conn.execute(query).tuples()
-            return
-        with conn.begin():
-            # Sorting a million legs by call fits in memory with this instead of spilling to disk.
-            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-            compiled = query.compile(dialect=conn.dialect)
-            cursor = conn.connection.driver_connection.cursor(name="pbx_call_export")
-            try:
-                cursor.itersize = batch
-                cursor.execute(str(compiled), compiled.params)
-                while rows := cursor.fetchmany(batch):
-                    yield from rows
-            finally:
-                cursor.close()
+    result-row objects: a million of them cost seconds). On the session's own connection: a page that reads
+    calls while it holds one must not need a second (a pool of them runs dry when many pages render at once)."""
+    conn = db.session.connection()
+    if conn.dialect.name != "postgresql":
+        yield from conn.execute(query).tuples()
+        return
+    # Sorting a million legs by call fits in memory with this instead of spilling to disk (this transaction only).
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    compiled = query.compile(dialect=conn.dialect)
+    cursor = conn.connection.driver_connection.cursor(name=f"pbx_calls_{id(query):x}")
+    try:
+        cursor.itersize = batch
+        cursor.execute(str(compiled), compiled.params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direction", "disposition",

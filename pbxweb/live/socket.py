@@ -8,7 +8,10 @@ behind alone (its queue overflows into "send everything again"), never slowing t
 receives is rendered for its user, with the same role rules as the API.
 """
 
-from flask import Blueprint, abort, current_app, g, request
+import socket as socketlib
+import time
+
+from flask import Blueprint, abort, g, request
 from flask_sock import Sock
 from gevent.queue import Empty
 
@@ -46,26 +49,36 @@ def _still_allowed(user_id: int, version: int) -> bool:
 def socket(ws):
     from ..waiting_calls import panels
 
+    # Small fragments, one after another: without this, Nagle's algorithm holds each behind the browser's
+    # delayed ACK of the one before (tens of milliseconds per push).
+    ws.sock.setsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY, 1)
     user = g.user
     user_id, version = user.id, user.session_version
     queue = hub.subscribe()
     try:
         ws.send(panels.all_panels(user))
+        viewer = panels.viewer(user)
         db.session.remove()
+        checked = time.monotonic()
         while True:
             try:
                 message = queue.get(timeout=RECHECK_SECONDS)
             except Empty:
+                message = None
+            if time.monotonic() - checked >= RECHECK_SECONDS:
                 if not _still_allowed(user_id, version):
                     return
+                checked = time.monotonic()
+            if message is None:
                 continue
-            user = db.session.get(User, user_id)
-            if user is None or not user.is_active or user.session_version != version:
-                return
-            html = panels.changes(user, message)
-            db.session.remove()
-            if html:
-                ws.send(html)
+            # The hub hands every subscriber the same message: the first connection of each kind of viewer
+            # renders it, the others send what it rendered.
+            rendered = message.setdefault("_rendered", {})
+            if viewer not in rendered:
+                rendered[viewer] = panels.changes(user, message)
+                db.session.remove()
+            if rendered[viewer]:
+                ws.send(rendered[viewer])
     finally:
         hub.unsubscribe(queue)
 

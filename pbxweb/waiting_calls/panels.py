@@ -54,6 +54,13 @@ def context(user, group_filter: int | None = None) -> dict:
     }
 
 
+def viewer(user) -> tuple:
+    """What a push depends on for this user: its role (what it may do) and the groups it may see, and
+    whether it has a phone to call from. Connections with the same viewer share one rendering."""
+    groups = store.visible_group_ids(db.session, user)
+    return (user.role, None if groups is None else frozenset(groups), user.extension_id is not None)
+
+
 def all_panels(user) -> str:
     """Every panel as an out-of-band fragment: what a (re)connected browser gets first."""
     return render_template("dashboard/_panels.html", oob=True, **context(user))

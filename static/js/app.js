@@ -88,9 +88,15 @@
     if (ul) Array.from(ul.children).sort(function (a, b) { return Date.parse(a.dataset.joined) - Date.parse(b.dataset.joined); })
       .forEach(function (li) { if (ul.lastElementChild !== li) ul.appendChild(li); });
   }
+  // No "Call" on your own card.
+  function hideOwnCall() {
+    const own = document.body.dataset.ownExtension;
+    if (!own) return;
+    document.querySelectorAll('.ext-card[data-number="' + own + '"] .call-button').forEach(function (b) { b.remove(); });
+  }
   setInterval(tick, 1000);
-  document.addEventListener("htmx:wsAfterMessage", tick);
-  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:wsAfterMessage", function () { tick(); hideOwnCall(); });
+  document.addEventListener("DOMContentLoaded", function () { tick(); hideOwnCall(); });
 
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
