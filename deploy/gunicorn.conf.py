@@ -8,7 +8,8 @@ No preload: the gevent patch in wsgi.py must run in the worker before anything e
 bind = "127.0.0.1:8000"
 worker_class = "gevent"
 workers = 1
-worker_connections = 1000
+# Every open dashboard holds one: room for a thousand of them and the pages besides.
+worker_connections = 2000
 # Websockets stay open for hours; gevent workers heartbeat independently of requests.
 timeout = 30
 graceful_timeout = 10

@@ -13,6 +13,7 @@ import time
 
 from flask import Blueprint, abort, g, request
 from flask_sock import Sock
+from gevent.event import AsyncResult
 from gevent.queue import Empty
 
 from ..ext import db
@@ -72,13 +73,22 @@ def socket(ws):
             if message is None:
                 continue
             # The hub hands every subscriber the same message: the first connection of each kind of viewer
-            # renders it, the others send what it rendered.
+            # renders it while the others wait for that rendering (rendering yields on the database, so
+            # without the wait every connection would render it again).
             rendered = message.setdefault("_rendered", {})
-            if viewer not in rendered:
-                rendered[viewer] = panels.changes(user, message)
-                db.session.remove()
-            if rendered[viewer]:
-                ws.send(rendered[viewer])
+            fragment = rendered.get(viewer)
+            if fragment is None:
+                fragment = rendered[viewer] = AsyncResult()
+                try:
+                    fragment.set(panels.changes(user, message))
+                except Exception as exc:  # noqa: BLE001 — the waiting connections must not hang on it
+                    fragment.set_exception(exc)
+                    raise
+                finally:
+                    db.session.remove()
+            html = fragment.get()
+            if html:
+                ws.send(html)
     finally:
         hub.unsubscribe(queue)
 
