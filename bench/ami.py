@@ -134,18 +134,11 @@ def utf8_split_check(AMIProtocol) -> tuple[str, str]:
 def full_path(event_count: int) -> None:
     from psycogreen.gevent import patch_psycopg
 
-    from tests.ami_server import AmiTestServer
-
-    from .setup import bench_app
+    from .setup import bench_app_with_ami
 
     patch_psycopg()
-    ami = AmiTestServer(AMI_DIR)
-    try:
-        with bench_app("pbx_bench_ami", AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
-                       AMI_SECRET=ami.secret) as (app, _):
-            replay_through(app, ami, event_count)
-    finally:
-        ami.stop()
+    with bench_app_with_ami("pbx_bench_ami") as (app, _, ami):
+        replay_through(app, ami, event_count)
 
 
 def replay_through(app, ami, event_count: int) -> None:

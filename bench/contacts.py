@@ -21,10 +21,7 @@ import sqlalchemy as sa
 
 from pbxweb.ami.listener import Listener
 from pbxweb.ext import db
-from tests.ami_server import AmiTestServer
-from tests.conftest import ASTERISK_FACTS
-
-from .setup import bench_app
+from .setup import bench_app_with_ami
 
 # Run by a child process: Asterisk writing contacts, one INSERT and commit each, paced over `seconds`.
 REGISTER = r"""
@@ -77,13 +74,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
 
-    ami = AmiTestServer(ASTERISK_FACTS / "ami")
-    try:
-        with bench_app("pbx_bench_contacts", AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
-                       AMI_SECRET=ami.secret) as (app, url):
-            measure(app, url, args)
-    finally:
-        ami.stop()
+    with bench_app_with_ami("pbx_bench_contacts") as (app, url, _):
+        measure(app, url, args)
 
 
 def measure(app, url: str, args) -> None:

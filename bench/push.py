@@ -27,10 +27,9 @@ from wsproto.events import AcceptConnection, Ping, Request, TextMessage
 
 from pbxweb.auth.service import create_user
 from tests.ami_server import AmiTestServer
-from tests.conftest import ASTERISK_FACTS
 from tests.pgcluster import free_port
 
-from .setup import bench_app
+from .setup import bench_app_with_ami
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = re.compile(rb'id="ext-card-(\d+)"')
@@ -170,49 +169,45 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between two events")
     args = parser.parse_args()
-    ami = AmiTestServer(ASTERISK_FACTS / "ami")
-    try:
-        with bench_app("pbx_bench_push") as (app, url), app.test_request_context():
-            from pbxweb.extensions import service as extensions
+    with bench_app_with_ami("pbx_bench_push") as (app, url, ami), app.test_request_context():
+        from pbxweb.extensions import service as extensions
 
-            for i in range(EXTENSIONS):
-                extensions.create_extension({"number": str(2000 + i), "name": f"Agent {i}"})
-            create_user("bench", "admin", "correct horse battery")
-            port = free_port()
-            env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-only-key", "AMI_HOST": "127.0.0.1",
-                   "AMI_PORT": str(ami.port), "AMI_USERNAME": ami.username, "AMI_SECRET": ami.secret,
-                   "PBX_SECURE_COOKIES": "off"}
-            gunicorn = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
-                                         "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "wsgi:app"],
-                                        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                base = f"http://127.0.0.1:{port}"
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        urllib.request.urlopen(f"{base}/login", timeout=2)
-                        break
-                    except OSError:
-                        assert time.monotonic() < deadline, "gunicorn did not start"
-                        time.sleep(0.2)
-                time.sleep(2)  # the listener connects and takes its snapshot
-                cookie = sign_in(base)
-                pid = worker_pid(gunicorn.pid)
-                host = f"127.0.0.1:{port}"
-                baseline = run(host, cookie, ami, 1, args.events, pid)
-                print(f"baseline, 1 client: p50 {baseline['p50']:.1f} ms, p99 {baseline['p99']:.1f} ms")
-                for clients in args.clients:
-                    result = run(host, cookie, ami, clients, args.events, pid, args.gap)
-                    print(f"{clients} clients, {args.events} device-state events {args.gap * 1000:.0f} ms apart: "
-                          f"AMI send → fragment received p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms "
-                          f"({result['p99'] / baseline['p99']:.1f}x the lone client's); {result['received']:,} fragments "
-                          f"({result['missing']} missing), {result['rate']:,.0f} messages/s delivered; worker CPU "
-                          f"{result['cpu']:.1f} s" + (" (target p99 < 50 ms)" if clients == 200 else ""))
-            finally:
-                gunicorn.terminate()
-                gunicorn.wait(timeout=15)
-    finally:
-        ami.stop()
+        for i in range(EXTENSIONS):
+            extensions.create_extension({"number": str(2000 + i), "name": f"Agent {i}"})
+        create_user("bench", "admin", "correct horse battery")
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-only-key", "AMI_HOST": "127.0.0.1",
+               "AMI_PORT": str(ami.port), "AMI_USERNAME": ami.username, "AMI_SECRET": ami.secret,
+               "PBX_SECURE_COOKIES": "off"}
+        gunicorn = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+                                     "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "wsgi:app"],
+                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/login", timeout=2)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "gunicorn did not start"
+                    time.sleep(0.2)
+            time.sleep(2)  # the listener connects and takes its snapshot
+            cookie = sign_in(base)
+            pid = worker_pid(gunicorn.pid)
+            host = f"127.0.0.1:{port}"
+            baseline = run(host, cookie, ami, 1, args.events, pid)
+            print(f"baseline, 1 client: p50 {baseline['p50']:.1f} ms, p99 {baseline['p99']:.1f} ms")
+            for clients in args.clients:
+                result = run(host, cookie, ami, clients, args.events, pid, args.gap)
+                print(f"{clients} clients, {args.events} device-state events {args.gap * 1000:.0f} ms apart: "
+                      f"AMI send → fragment received p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms "
+                      f"({result['p99'] / baseline['p99']:.1f}x the lone client's); {result['received']:,} fragments "
+                      f"({result['missing']} missing), {result['rate']:,.0f} messages/s delivered; worker CPU "
+                      f"{result['cpu']:.1f} s" + (" (target p99 < 50 ms)" if clients == 200 else ""))
+        finally:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=15)
 
 
 if __name__ == "__main__":

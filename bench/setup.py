@@ -24,3 +24,19 @@ def bench_app(database: str, **config):
         yield app, url
     finally:
         cluster.stop()
+
+
+@contextmanager
+def bench_app_with_ami(database: str):
+    """`with bench_app_with_ami("pbx_bench_x") as (app, url, ami):` — the app configured for the test AMI server,
+    which replays the real captures on 127.0.0.1."""
+    from tests.ami_server import AmiTestServer
+    from tests.conftest import ASTERISK_FACTS
+
+    ami = AmiTestServer(ASTERISK_FACTS / "ami")
+    try:
+        with bench_app(database, AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
+                       AMI_SECRET=ami.secret) as (app, url):
+            yield app, url, ami
+    finally:
+        ami.stop()

@@ -60,6 +60,15 @@ FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "
 LAST_NAMES = ("Martin", "Okafor", "Lindqvist", "Ramos")
 
 
+def submit_new_extension(page, number: str, name: str) -> None:
+    """Open the New extension dialog on the extensions page and send it."""
+    page.click("text=New extension")
+    page.wait_for_selector("#panel[open] input[name=number]")
+    page.fill("#panel input[name=number]", number)
+    page.fill("#panel input[name=name]", name)
+    page.click("#panel button[type=submit]")
+
+
 def sign_in(page, live_server, username="alice", password="correct horse battery"):
     page.goto(f"{live_server}/login")
     page.fill("input[name=username]", username)
@@ -120,11 +129,7 @@ def test_screenshots_of_every_admin_page(app, live_server, page, office, screens
             page.screenshot(path=str(screenshots / f"{name}-{size_name}.png"))
     page.set_viewport_size(DESKTOP)
     page.goto(f"{live_server}/extensions")
-    page.click("text=New extension")
-    page.wait_for_selector("#panel[open] input[name=number]")
-    page.fill("input[name=number]", "0999")
-    page.fill("input[name=name]", 'Bad "quote"')
-    page.click("#panel button[type=submit]")
+    submit_new_extension(page, "0999", 'Bad "quote"')
     page.wait_for_selector("#e-number")
     page.screenshot(path=str(screenshots / "extension-form-errors-desktop.png"))
     print(f"\nscreenshots: {screenshots}")
@@ -134,10 +139,7 @@ def test_a_bad_number_is_shown_inline_then_the_fixed_extension_appears_without_r
     sign_in(page, live_server)
     page.goto(f"{live_server}/extensions")
     page.evaluate("window.stillThisPage = true")
-    page.click("text=New extension")
-    page.fill("#panel input[name=number]", "0777")
-    page.fill("#panel input[name=name]", "Walter White")
-    page.click("#panel button[type=submit]")
+    submit_new_extension(page, "0777", "Walter White")
     error = page.wait_for_selector("#e-number")
     assert "must not start with 0" in error.inner_text()
     assert page.evaluate("document.activeElement.name") == "number"  # the first bad field has the focus
