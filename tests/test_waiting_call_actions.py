@@ -177,3 +177,20 @@ def test_click_to_call_is_rate_limited_per_user(client, waiting):
 def test_a_user_without_an_extension_is_told_so(api, waiting):
     response = api.post("/api/calls", json={"number": "1002"})
     assert response.status_code == 400 and "no extension of your own" in response.get_json()["errors"]["_"]
+
+
+def test_the_dashboard_redirects_to_a_group_or_a_number_and_answers_in_its_notice_line(app, waiting, two_groups):
+    from pbxweb.auth.service import create_user
+
+    from .test_access import signed_in
+
+    user, _ = create_user("mgr", "manager", "correct horse battery", "1003")
+    browser = signed_in(app, user)
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    to_group = browser.post("/waiting/1.8/redirect", data={"target": f"group:{two_groups['support']}"})
+    assert to_group.status_code == 200 and "on the way to group Support" in to_group.get_data(as_text=True)
+    to_number = browser.post("/waiting/1.8/redirect", data={"target": "", "number": "9000"})
+    assert "on the way to 9000" in to_number.get_data(as_text=True)
+    assert [a["Exten"] for a in waiting.actions("Redirect")] == [f"*8{two_groups['support']}", "9000"]
+    refused = browser.post("/waiting/1.8/redirect", data={"number": "90\r\n00"})
+    assert refused.status_code == 400 and 'class="notice failed"' in refused.get_data(as_text=True)

@@ -53,7 +53,7 @@ def pick_up(uniqueid):
 @bp.post("/waiting/<uniqueid>/redirect")
 @acting
 def redirect(uniqueid):
-    target = request.form.get("target", "").strip()
+    target = request.form.get("target", "").strip() or request.form.get("number", "").strip()
     if target.startswith("group:"):
         service.redirect(uniqueid, g.user, group_id=target[6:])
         group = db.session.get(ExtensionGroup, int(target[6:]))
