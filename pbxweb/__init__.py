@@ -50,7 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .extensions.api import bp as extensions_api
     from .extensions.views import bp as extensions_pages
     from .groups.views import bp as groups_pages
-    from .dids_trunks.views import dids_bp as dids_pages, trunks_bp as trunks_pages
+    from .dids_trunks.trunk_views import trunks_bp as trunks_pages
+    from .dids_trunks.views import dids_bp as dids_pages
     from .auth.users import bp as users_pages
     from .audit.views import bp as audit_pages
     from .cdr.api import bp as cdr_api

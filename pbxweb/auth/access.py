@@ -19,7 +19,7 @@ filtering, on top of this.
 
 from dataclasses import dataclass
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import g, redirect, request, session, url_for
 
 from ..models import ROLES
 
@@ -140,11 +140,3 @@ def init_app(app) -> None:
     @app.context_processor
     def access_helpers():
         return {"may": lambda endpoint, method="GET": may(g.get("user"), endpoint, method), "current_user": g.get("user")}
-
-
-def abort_unless(allowed: bool, message: str) -> None:
-    """For a rule finer than a route's (an agent and a group that is not its own)."""
-    if not allowed:
-        from ..errors import error_response
-
-        abort(error_response(403, {"_": message}))

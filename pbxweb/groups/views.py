@@ -8,7 +8,7 @@ from .. import validation as v
 from ..ext import db
 from ..live import store as live
 from ..models import RING_STRATEGIES
-from ..pages import closing, form_data, page_or_fragment, refused
+from ..pages import closing, form_data, page_or_fragment
 from ..paging import PageRequest
 from ..extensions import service as extensions
 from ..validation import ServiceError

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
 from ..validation import ASTERISK_UNSAFE, ValidationError, asterisk_safe
 from . import mapping
-from .diff import TableChanges, diff_rows, row_key
+from .diff import TableChanges, diff_rows
 from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
 
 ext_t = Extension.__table__
