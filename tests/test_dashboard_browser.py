@@ -133,7 +133,7 @@ def test_an_agent_has_no_redirect_and_a_dropped_asterisk_shows_at_once(server, p
     admin.wait_for_selector("#ami-banner .banner.ok", timeout=10000)
 
 
-def test_a_handshake_from_another_origin_or_without_a_session_is_refused(server, site):
+def test_a_handshake_from_another_origin_or_without_a_session_is_refused(server, site, ami_server):
     import simple_websocket
 
     host = server.split("//")[1]
@@ -155,5 +155,11 @@ def test_a_handshake_from_another_origin_or_without_a_session_is_refused(server,
     try:
         first = client.receive(timeout=5)
         assert 'id="waiting-calls"' in first and 'id="presence-grid"' in first  # every panel first
+        # The socket is push-only: what a client sends is ignored, and the pushes go on.
+        client.send("Action: Originate\r\nChannel: PJSIP/1001\r\nApplication: Bridge\r\n\r\n")
+        ami_server.push(DEVICE_RINGING)
+        pushed = client.receive(timeout=5)
+        assert 'id="ext-card-1002"' in pushed and "Ringing" in pushed
+        assert ami_server.actions("Originate") == []
     finally:
         client.close()

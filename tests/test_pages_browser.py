@@ -247,3 +247,32 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     page.goto(f"{live_server}/calls/stats?range=today")
     assert "18 calls" in page.locator(".count").inner_text()
     page.screenshot(path=str(screenshots / "calls-stats-desktop.png"), full_page=True)
+
+
+def test_a_deactivated_users_live_socket_is_closed(app, live_server, db):
+    import contextlib
+
+    import simple_websocket
+
+    from pbxweb.auth.service import update_user
+    from pbxweb.models import User
+
+    app.config["LIVE_RECHECK_SECONDS"] = 0.3
+    create_user("alice", "admin", "correct horse battery")
+    create_user("dora", "agent", "correct horse battery")
+    from .test_access import signed_in
+
+    dora = db.session.query(User).filter_by(username="dora").one()
+    browser = signed_in(app, dora)
+    cookie = browser.get_cookie("session")
+    host = live_server.split("//")[1]
+    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://127.0.0.1", "Cookie": f"session={cookie.value}"})
+    try:
+        assert 'id="waiting-calls"' in client.receive(timeout=5)
+        update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
+        with pytest.raises(simple_websocket.ConnectionClosed):
+            for _ in range(20):
+                client.receive(timeout=0.5)
+    finally:
+        with contextlib.suppress(simple_websocket.ConnectionClosed):
+            client.close()

@@ -11,7 +11,7 @@ receives is rendered for its user, with the same role rules as the API.
 import socket as socketlib
 import time
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
 from gevent.event import AsyncResult
 from gevent.queue import Empty
@@ -23,7 +23,8 @@ from .hub import hub
 bp = Blueprint("live", __name__)
 sock = Sock()
 
-# How often an idle socket checks that its user may still see it (deactivated, password reset).
+# How often a socket checks that its user may still see it (deactivated, password reset); the app config
+# LIVE_RECHECK_SECONDS overrides it (tests).
 RECHECK_SECONDS = 15
 
 
@@ -55,6 +56,7 @@ def socket(ws):
     ws.sock.setsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY, 1)
     user = g.user
     user_id, version = user.id, user.session_version
+    recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
     queue = hub.subscribe()
     try:
         ws.send(panels.all_panels(user))
@@ -63,10 +65,10 @@ def socket(ws):
         checked = time.monotonic()
         while True:
             try:
-                message = queue.get(timeout=RECHECK_SECONDS)
+                message = queue.get(timeout=recheck)
             except Empty:
                 message = None
-            if time.monotonic() - checked >= RECHECK_SECONDS:
+            if time.monotonic() - checked >= recheck:
                 if not _still_allowed(user_id, version):
                     return
                 checked = time.monotonic()
