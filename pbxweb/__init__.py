@@ -56,7 +56,6 @@ def create_app(config: dict | None = None) -> Flask:
     from .audit.views import bp as audit_pages
     from .cdr.api import bp as cdr_api
     from .cdr.views import bp as calls_pages
-    from .live import socket as live_socket
     from .waiting_calls.views import bp as dashboard
     from .groups.api import bp as groups_api
     from .waiting_calls.api import bp as live_api

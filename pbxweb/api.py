@@ -1,8 +1,6 @@
 """What every JSON API blueprint shares: no CSRF (it takes bearer tokens, never the cookie) and the JSON
-body. Who may call what: auth/access.py; error bodies: errors.py.
-
-Each area's ``api.py`` holds its own routes over its ``service.py``. The API is exempt from CSRF because it
-authenticates with a bearer token, never with the browser's cookie.
+body. Each area's ``api.py`` holds its own routes over its ``service.py``; who may call what is
+auth/access.py's, error bodies are errors.py's.
 """
 
 from flask import Blueprint, request

@@ -36,7 +36,8 @@ def encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list | None:
+def decode_cursor(cursor: str) -> list | None:
+    """The key a cursor stands for, or None when it is not one this app gave out."""
     try:
         key = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -53,7 +54,7 @@ def page_request(args, default_limit: int = DEFAULT_LIMIT) -> PageRequest:
     cursors = {}
     for name in ("cursor", "before"):
         if args.get(name):
-            cursors[name] = _decode_cursor(args[name])
+            cursors[name] = decode_cursor(args[name])
             errors.check(name, cursors[name] is not None, "is not a cursor this list gave out")
     q = (args.get("q") or "").strip() or None
     errors.check("q", q is None or len(q) <= 80, "must be at most 80 characters")

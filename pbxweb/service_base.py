@@ -10,6 +10,7 @@ an Asterisk row left without its owner. SQLite has no row locks and needs none: 
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -51,6 +52,11 @@ def ensure_unique(model, field: str, value, message: str, current=None) -> None:
 
 
 RACE = "conflicts with a change saved at the same moment; reload and try again"
+
+
+def upsert_insert(dialect_name: str, table):
+    """An INSERT that can take `.on_conflict_do_update(…)`: PostgreSQL's, or SQLite's for a first run."""
+    return (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
 
 
 def commit(field: str = "_", message: str = RACE, *, answer=None):

@@ -35,6 +35,12 @@ class Unavailable(ServiceError):
     status = 503
 
 
+class TooManyRequests(ServiceError):
+    """A rate limit (sign-in failures, click-to-call) says no for a while."""
+
+    status = 429
+
+
 class NotFound(ServiceError):
     status = 404
 

@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session
 
 from ..models import AuditEntry, Did, Extension, ExtensionGroup, GroupMember, Trunk, User, utcnow
 
-# model → (object type shown in the log, how the object is named, fields whose values are secret)
+# model → (object type shown in the log, the field that names an object, fields whose values are secret)
 AUDITED = {
-    Extension: ("extension", lambda o: o.number, {"sip_password"}),
-    ExtensionGroup: ("group", lambda o: o.name, set()),
-    Did: ("DID", lambda o: o.number, set()),
-    Trunk: ("trunk", lambda o: o.name, {"password"}),
-    User: ("user", lambda o: o.username, {"password_hash"}),
+    Extension: ("extension", "number", {"sip_password"}),
+    ExtensionGroup: ("group", "name", set()),
+    Did: ("DID", "number", set()),
+    Trunk: ("trunk", "name", {"password"}),
+    User: ("user", "username", {"password_hash"}),
 }
+OBJECT_TYPES = tuple(object_type for object_type, _, _ in AUDITED.values())
 # Bookkeeping, not an admin's change.
 IGNORED_FIELDS = {"id", "created_at", "session_version"}
 # Internal ids are recorded as what a person knows them by (an extension's number, a group's name).
@@ -41,7 +42,6 @@ def _shown(session: Session, obj, key: str, value):
         group = session.get(ExtensionGroup, value)
         return f"group {group.name}" if group is not None else value
     return _plain(value)
-OBJECT_TYPES = ("extension", "group", "DID", "trunk", "user")
 
 
 def _actor() -> str:
@@ -107,16 +107,14 @@ def _after_flush(session: Session, flush_context) -> None:
             audited = AUDITED.get(type(obj))
             if audited is None:
                 continue
-            object_type, name, secret = audited
+            object_type, naming, secret = audited
             changes = {} if action == "delete" else _changes(session, obj, secret, action == "create")
             if action == "update" and not changes:
                 continue
-            key = name(obj)
-            if action == "update":
+            key = getattr(obj, naming)
+            if action == "update" and isinstance(changes.get(naming), list):
                 # A rename is recorded under the name the object had, and says what it became.
-                old_name = {"extension": "number", "group": "name", "DID": "number", "trunk": "name", "user": "username"}[object_type]
-                if old_name in changes and isinstance(changes[old_name], list):
-                    key = changes[old_name][0]
+                key = changes[naming][0]
             rows.append({"at": at, "actor": actor, "action": action, "object_type": object_type,
                          "object_key": str(key)[:100], "changes": changes})
     for group_name, changes in member_changes.items():

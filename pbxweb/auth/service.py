@@ -5,14 +5,13 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import validation as v
 from ..ext import db
 from ..extensions.service import get_extension
 from ..models import ROLES, ApiToken, LoginFailures, User, as_utc, utcnow
-from ..service_base import commit, get_or_not_found
+from ..service_base import commit, get_or_not_found, upsert_insert
 
 MIN_USER_PASSWORD = 12
 
@@ -93,10 +92,6 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_LOCK = timedelta(minutes=15)
 
 
-class TooManyAttempts(v.ServiceError):
-    status = 429
-
-
 def _failure_keys(username: str, address: str | None) -> list[str]:
     keys = [f"user:{username.lower()[:190]}"]
     if address:
@@ -116,10 +111,10 @@ def _record_failure(keys: list[str]) -> None:
     """Count a failure under each key in one statement per key (an upsert: two workers count both)."""
     now = utcnow()
     table = LoginFailures.__table__
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect_name = db.session.get_bind().dialect.name
     for key in keys:
         limit = LOGIN_LIMITS[key.split(":", 1)[0]]
-        statement = dialect.insert(table).values(key=key, failures=1, first_at=now, locked_until=None)
+        statement = upsert_insert(dialect_name, table).values(key=key, failures=1, first_at=now, locked_until=None)
         expired = table.c.first_at < now - LOGIN_WINDOW
         failures = sa.case((expired, 1), else_=table.c.failures + 1)
         statement = statement.on_conflict_do_update(
@@ -141,7 +136,7 @@ def sign_in(username: str, password: str, address: str | None) -> User | None:
     locked = _locked_for(keys)
     if locked is not None:
         minutes = max(1, round(locked.total_seconds() / 60))
-        raise TooManyAttempts({"_": f"Too many failed sign-ins for this user or from this address. Try again in {minutes} minute{'s' if minutes > 1 else ''}."})
+        raise v.TooManyRequests({"_": f"Too many failed sign-ins for this user or from this address. Try again in {minutes} minute{'s' if minutes > 1 else ''}."})
     user = authenticate(username, password)
     if user is None:
         _record_failure(keys)

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
+from ..validation import TooManyRequests
 from . import service
 
 bp = Blueprint("auth", __name__)
@@ -13,7 +14,7 @@ def login():
     if request.method == "POST":
         try:
             user = service.sign_in(request.form.get("username", ""), request.form.get("password", ""), request.remote_addr)
-        except service.TooManyAttempts as refused:
+        except TooManyRequests as refused:
             error, status = refused.errors["_"], refused.status
         else:
             if user is not None:

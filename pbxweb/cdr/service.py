@@ -9,11 +9,8 @@ duration). A call belongs to the page of its newest matching leg; one that had a
 cursor was on an earlier page and is not shown again, so rows arriving meanwhile move nobody's place.
 """
 
-import base64
-import binascii
 import csv
 import io
-import json
 import re
 from collections import namedtuple
 from dataclasses import dataclass, field
@@ -27,7 +24,7 @@ from .. import validation as v
 from ..csv_cells import spreadsheet_safe
 from ..ext import db
 from ..models import ExtensionGroup
-from ..paging import MAX_LIMIT
+from .. import paging
 from ..realtime.schema import cdr as cdr_t
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
@@ -235,17 +232,17 @@ def passes(call: Call, filters: Filters) -> bool:
 
 
 def encode_cursor(leg) -> str:
-    key = [leg.start.isoformat(timespec="microseconds"), leg.id]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+    """The position of a leg in the newest-first scan: its start and id."""
+    return paging.encode_cursor([leg.start.isoformat(timespec="microseconds"), leg.id])
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
     try:
-        started, leg_id = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
+        started, leg_id = paging.decode_cursor(cursor)
         return datetime.fromisoformat(started), int(leg_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError):
         raise v.ValidationError({"cursor": "is not a cursor this list gave out"}) from None
 
 
@@ -275,7 +272,7 @@ class CallPage:
 def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> CallPage:
     """One page of calls, newest first, and the cursor of the next (None at the end)."""
     conditions = leg_conditions(filters)
-    position = decode_cursor(cursor)
+    page_start = position = decode_cursor(cursor)
     calls: list[Call] = []
     seen: set[str] = set()
     last_leg = None
@@ -288,7 +285,7 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
             return CallPage(calls, None)
         fresh = list(dict.fromkeys(leg.linkedid for leg in legs if leg.linkedid not in seen))
         whole = _legs_of(fresh)
-        earlier = _shown_before(fresh, conditions, decode_cursor(cursor)) if cursor else set()
+        earlier = _shown_before(fresh, conditions, page_start) if page_start else set()
         for leg in legs:
             last_leg = leg
             if leg.linkedid in seen:
@@ -306,13 +303,6 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
             return CallPage(calls, None)
     # Call filters that match little: the page is short, and says where to go on from.
     return CallPage(calls, encode_cursor(last_leg) if last_leg is not None else None)
-
-
-def page_limit(args) -> int:
-    errors = v.Errors()
-    limit = v.integer(errors, "limit", args.get("limit", "50"), minimum=1, maximum=MAX_LIMIT)
-    errors.raise_if_any()
-    return limit
 
 
 def call_to_dict(call: Call) -> dict:

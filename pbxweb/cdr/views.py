@@ -5,6 +5,7 @@ from flask import Blueprint, Response, g, render_template, request, stream_with_
 
 from ..csv_cells import csv_line
 from ..pages import page_or_fragment
+from ..paging import page_request
 from . import service
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
@@ -24,7 +25,7 @@ def _context(filters, page) -> dict:
 @bp.get("")
 def list_page():
     filters = service.parse_filters(request.args, g.user)
-    page = service.calls_page(filters, service.page_limit(request.args), request.args.get("cursor"))
+    page = service.calls_page(filters, page_request(request.args, default_limit=50).limit, request.args.get("cursor"))
     return page_or_fragment("calls/list.html", "calls/_table.html", **_context(filters, page))
 
 

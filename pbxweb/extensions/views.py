@@ -54,10 +54,8 @@ def _row_context(extension):
 
 @bp.post("")
 def create():
-    data = form_data(FIELDS, CHECKBOXES)
-    if not data.get("password"):
-        data.pop("password", None)  # empty: generate one
-    data = {k: v for k, v in data.items() if v != "" or k in ("number", "name")}
+    # An empty field is "use the default" (an empty password: generate one); number and name are required.
+    data = {k: v for k, v in form_data(FIELDS, CHECKBOXES).items() if v != "" or k in ("number", "name")}
     try:
         extension, password = service.create_extension(data)
     except ServiceError as error:

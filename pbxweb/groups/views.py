@@ -61,7 +61,8 @@ def create():
 
 @bp.get("/<int:group_id>/edit")
 def edit_form(group_id):
-    return _form(_group(group_id), _group(group_id), {})
+    group = _group(group_id)
+    return _form(group, group, {})
 
 
 @bp.post("/<int:group_id>")

@@ -7,11 +7,11 @@ not per event), or with a whole new picture after a (re)connect.
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall, as_utc
 from ..models import ExtensionStatus as ExtensionStatusRow
 from ..paging import PageRequest, contains, fetch_page
+from ..service_base import upsert_insert
 from .state import Changed, LiveState, group_of
 
 status_t = ExtensionStatusRow.__table__
@@ -57,8 +57,7 @@ def waiting_row(call) -> dict:
 def _upsert(conn, table, rows: list[dict], key: str) -> None:
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = upsert_insert(conn.dialect.name, table)
     statement = statement.on_conflict_do_update(
         index_elements=[key], set_={c: statement.excluded[c] for c in rows[0] if c != key}
     )

@@ -37,10 +37,15 @@ def today(user) -> calls.Statistics:
     return calls.statistics(calls.iter_calls(calls.parse_filters({"range": "today"}, user)))
 
 
+def _active_groups() -> list:
+    """Every active group (id, name): where a caller may be redirected to."""
+    query = sa.select(ExtensionGroup.id, ExtensionGroup.name).where(ExtensionGroup.is_active).order_by(ExtensionGroup.name)
+    return db.session.execute(query).all()
+
+
 def context(user, group_filter: int | None = None) -> dict:
     groups = store.visible_group_ids(db.session, user)
-    group_query = sa.select(ExtensionGroup.id, ExtensionGroup.name).where(ExtensionGroup.is_active).order_by(ExtensionGroup.name)
-    all_groups = db.session.execute(group_query).all()
+    all_groups = _active_groups()
     return {
         "ami": store.ami_status(db.session),
         "extensions": presence(user, group_filter=group_filter),
@@ -49,7 +54,7 @@ def context(user, group_filter: int | None = None) -> dict:
         "groups": [g for g in all_groups if groups is None or g.id in groups],
         "redirect_groups": all_groups,
         "group_filter": group_filter,
-        "wait_warn": current_app.config.get("PBX_WAIT_WARN_SECONDS", 60),
+        "wait_warn": current_app.config["PBX_WAIT_WARN_SECONDS"],
         "user": user,
     }
 
@@ -80,10 +85,7 @@ def changes(user, message: dict) -> str:
             parts.append(render_template("dashboard/_extension.html", extension=extension, ami=ami, oob=True, user=user))
     if message.get("waiting"):
         parts.append(render_template("dashboard/_waiting.html", waiting=waiting(user), ami=ami, oob=True, user=user,
-                                     redirect_groups=db.session.execute(sa.select(ExtensionGroup.id, ExtensionGroup.name)
-                                                                        .where(ExtensionGroup.is_active)
-                                                                        .order_by(ExtensionGroup.name)).all(),
-                                     wait_warn=current_app.config.get("PBX_WAIT_WARN_SECONDS", 60)))
+                                     redirect_groups=_active_groups(), wait_warn=current_app.config["PBX_WAIT_WARN_SECONDS"]))
     if message.get("cdr"):
         parts.append(render_template("dashboard/_today.html", stats=today(user), oob=True))
     return "".join(parts)

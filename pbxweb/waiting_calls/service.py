@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from flask import current_app
 
 from .. import validation as v
@@ -14,6 +13,7 @@ from ..ami import actions
 from ..ami.client import AmiError
 from ..ext import db
 from ..live import store
+from ..service_base import upsert_insert
 from ..models import Extension, ExtensionGroup, PickupClaim, RateEvent, WaitingCall, utcnow
 
 DESTINATION = re.compile(r"[0-9*#]{1,20}")
@@ -86,9 +86,8 @@ def _claim(uniqueid: str, user) -> None:
     goes out however many click at once (one statement decides, on the caller's row of claims)."""
     now = utcnow()
     table = PickupClaim.__table__
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(uniqueid=uniqueid, user_id=user.id,
-                                             expires_at=now + timedelta(seconds=PICKUP_RING_SECONDS + 5))
+    statement = upsert_insert(db.session.get_bind().dialect.name, table).values(
+        uniqueid=uniqueid, user_id=user.id, expires_at=now + timedelta(seconds=PICKUP_RING_SECONDS + 5))
     statement = statement.on_conflict_do_update(
         index_elements=["uniqueid"], set_={"user_id": statement.excluded.user_id, "expires_at": statement.excluded.expires_at},
         where=table.c.expires_at < now,
@@ -161,13 +160,9 @@ def rate_limit(key: str, limit: int, window: timedelta) -> None:
     used = db.session.scalar(sa.select(sa.func.count()).where(RateEvent.key == key, RateEvent.at >= now - window))
     if used >= limit:
         db.session.commit()
-        raise TooMany({"_": f"at most {limit} calls a minute from here: try again in a moment"})
+        raise v.TooManyRequests({"_": f"at most {limit} calls a minute from here: try again in a moment"})
     db.session.add(RateEvent(key=key, at=now))
     db.session.commit()
-
-
-class TooMany(v.ServiceError):
-    status = 429
 
 
 def click_to_call(user, number) -> str:
