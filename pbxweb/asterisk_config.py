@@ -30,6 +30,7 @@ FILES = {
     "cdr_manager.conf": False,
     "cdr_adaptive_odbc.conf": False,
     "queues.conf": False,
+    "logger.conf": False,
 }
 # Characters that end or comment out a value in Asterisk's and unixODBC's config files.
 UNSAFE_IN_CONFIG = re.compile(r"[;\r\n\x00]")

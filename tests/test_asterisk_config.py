@@ -218,3 +218,18 @@ def test_the_sorcery_cache_setting_adds_memory_caches(settings):
     settings["PBX_SORCERY_CACHE"] = True
     sorcery = by_name(parse(render(settings)["sorcery.conf"]))["res_pjsip"]
     assert sorcery.get("endpoint/cache").startswith("memory_cache,") and "name=ps_endpoints" in sorcery.get("endpoint/cache")
+
+
+def test_the_queue_log_is_written_to_its_table_in_utc_and_not_to_a_file(conf, db):
+    assert ("queue_log", "odbc,asterisk,queue_log") in conf["extconfig.conf"]["settings"].entries
+    general = conf["logger.conf"]["general"]
+    assert general.get("queue_log") == "yes" and general.get("queue_log_to_file") == "no"
+    assert general.get("queue_log_realtime_use_gmt") == "yes"
+    # Asterisk's log file stays: realtime lookups that fail say so there.
+    assert "messages" in dict(conf["logger.conf"]["logfiles"].entries)
+    # The row res_config_odbc stores for a queue event, times as logger.c formats them.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO queue_log (time, callid, queuename, agent, event, data1, data2, data3) "
+                             "VALUES ('2026-12-01 09:40:00.123456', '1764581999.12', 'extgroup_1', 'NONE', "
+                             "'ENTERQUEUE', '', '0612345678', '1')"))
+        assert conn.execute(sa.text("SELECT event FROM queue_log")).scalar_one() == "ENTERQUEUE"

@@ -137,6 +137,25 @@ def _cdr_table() -> sa.Table:
 cdr = _cdr_table()
 TABLES["cdr"] = cdr
 
+# Asterisk's queue log (logger.conf + extconfig `queue_log`): who entered which queue, who answered, who gave
+# up and after how long — the record CDR cannot give for a queue call. Shaped as ast-db-manage makes it; with
+# data1..data5 present app_queue splits each event's fields itself. `time` is UTC
+# (`queue_log_realtime_use_gmt`). Asterisk writes it; the app only reads it.
+queue_log = sa.Table(
+    "queue_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("time", sa.DateTime),
+    sa.Column("callid", sa.String(80)),
+    sa.Column("queuename", sa.String(256)),
+    sa.Column("agent", sa.String(80)),
+    sa.Column("event", sa.String(32)),
+    *(sa.Column(f"data{n}", sa.String(100)) for n in range(1, 6)),
+    sa.Index("ix_queue_log_time", "time"),
+    sa.Index("ix_queue_log_callid", "callid"),
+)
+TABLES["queue_log"] = queue_log
+
 # Tables whose rows the app owns and `pbx sync` reconciles. ps_contacts is Asterisk's; ps_transports and
 # ps_domain_aliases are created for admins who configure them in SQL, and left alone by sync.
 SYNCED_TABLES = (
