@@ -233,3 +233,40 @@ def test_the_cli_imports_all_or_nothing_and_exports(runner, tmp_path, rows):
     assert [r["id"] for r in rows("ps_endpoints")] == ["3001", "3002"]
     exported = runner.invoke(args=["pbx", "export-extensions"])
     assert exported.output.splitlines()[1].startswith("3001,Ann,")
+
+
+def _audit(db) -> list[tuple]:
+    return [(e.action, e.object_type, e.object_key, e.changes)
+            for e in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_each_member_added_or_removed_is_its_own_audit_entry(admin, api, db):
+    for number in ("2101", "2002", "2003", "2004"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    group = api.post("/api/groups", json={"name": "Support", "ring_strategy": "hunt", "members": [
+        {"number": "2101"}, {"number": "2002"}, {"number": "2003"}]}).get_json()["id"]
+    db.session.execute(sa.delete(AuditEntry))
+    db.session.commit()
+    api.put(f"/api/groups/{group}/members", json={"members": [{"number": "2002"}, {"number": "2101"}]})
+    entries = _audit(db)
+    assert ("update", "group", "Support", {"member 2003": ["member", "removed"]}) in entries
+    # The order is shown from 1, as on the group's page; one entry for the reordering.
+    assert ("update", "group", "Support", {"member 2101 position": [1, 2], "member 2002 position": [2, 1]}) in entries
+    assert len(entries) == 2
+    db.session.execute(sa.delete(AuditEntry))
+    db.session.commit()
+    api.put(f"/api/groups/{group}/members", json={"members": [
+        {"number": "2002"}, {"number": "2101"}, {"number": "2003"}, {"number": "2004", "penalty": 2}]})
+    assert sorted((e[3] for e in _audit(db)), key=str) == [{"member 2003": [None, "added (penalty 0)"]},
+                                                 {"member 2004": [None, "added (penalty 2)"]}]
+
+
+def test_the_audit_log_says_fields_in_words_in_the_site_time_zone(admin, app, db):
+    app.config["PBX_TIMEZONE"] = "Europe/Amsterdam"
+    new_extension(admin)
+    admin.post("/extensions/1001", data={"number": "1001", "name": "Ann Example"}, headers=HX)  # active off
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    page = admin.get("/audit", headers=HX).get_data(as_text=True)
+    assert "Active: yes → no" in page and "is_active" not in page
+    local = entry.at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
+    assert local.strftime("%Y-%m-%d %H:%M") in page and "UTC" not in page

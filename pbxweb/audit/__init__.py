@@ -44,6 +44,40 @@ def _shown(session: Session, obj, key: str, value):
     return _plain(value)
 
 
+# Fields as the forms name them.
+LABELS = {
+    "number": "Number", "name": "Name", "email": "E-mail", "SIP password": "SIP password", "context": "Dialplan context",
+    "codecs": "Codecs", "voicemail": "Voicemail", "max_contacts": "Phones at once", "is_active": "Active",
+    "ring_strategy": "Ring strategy", "ring_timeout": "Ring time (s)", "musicclass": "Music on hold",
+    "max_wait": "Longest wait (s)", "destination_type": "Destination type", "destination": "Destination",
+    "description": "Description", "host": "Host", "port": "Port", "username": "User name", "password": "Password",
+    "transport": "Transport", "register": "Registers", "match": "Calls from", "role": "Role",
+    "extension": "Own extension",
+}
+
+
+def _word(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def describe(changes: dict) -> list[str]:
+    """An entry's changes as a person reads them: "Active: yes → no", "SIP password changed"."""
+    lines = []
+    for field, change in changes.items():
+        label = LABELS.get(field, field[:1].upper() + field[1:])
+        if isinstance(change, str):
+            lines.append(f"{label} {change}")
+        elif change[0] is None:
+            lines.append(f"{label}: {_word(change[1])}")
+        else:
+            lines.append(f"{label}: {_word(change[0])} → {_word(change[1])}")
+    return lines
+
+
 def _actor() -> str:
     return g.get("actor", "cli") if has_request_context() else "cli"
 
@@ -75,21 +109,32 @@ def _changes(session: Session, obj, secret: set[str], creating: bool) -> dict:
     return changes
 
 
-def _member_entry(member: GroupMember, session: Session) -> tuple[str, str, dict] | None:
-    """A member added, removed or changed shows as an update of its group."""
+def _member_entries(member: GroupMember, session: Session) -> list[tuple[str, dict]]:
+    """A member added or removed is an entry of its own in its group's log; a change of penalty, pause or
+    place joins the group's other changes of the same flush. Positions count from 1, as the page shows them."""
     # Taken by id: a member removed from its group's list no longer points at the group.
     group = session.get(ExtensionGroup, member.group_id) if member.group_id is not None else None
     extension = session.get(Extension, member.extension_id) if member.extension_id is not None else None
     number = extension.number if extension is not None else str(member.extension_id)
     if group is None or group in session.deleted:
-        return None  # the group's own deletion says it all
+        return []  # the group's own deletion says it all
     if member in session.new:
-        return group.name, number, {f"member {number}": [None, f"added (penalty {member.penalty})"]}
-    if member in session.deleted:
-        return group.name, number, {f"member {number}": ["member", "removed"]}
-    changes = {f"member {number} {k}": v for k, v in _changes(session, member, set(), False).items()
-               if k in ("penalty", "paused", "position")}
-    return (group.name, number, changes) if changes else None
+        return [(group.name, {f"member {number}": [None, f"added (penalty {member.penalty})"]})]
+    # Taken out of the group's list, it is deleted as an orphan during this flush without ever being in
+    # session.deleted.
+    if member in session.deleted or member.group is None:
+        return [(group.name, {f"member {number}": ["member", "removed"]})]
+    changes = {}
+    for key, (old, new) in _changes(session, member, set(), False).items():
+        if key == "position":
+            old, new = (None if old is None else old + 1), (None if new is None else new + 1)
+        if key in ("penalty", "paused", "position"):
+            changes[f"member {number} {key}"] = [old, new]
+    return [(group.name, changes | {MERGED: True})] if changes else []
+
+
+# Marks the member changes that share their group's one entry.
+MERGED = object()
 
 
 def _after_flush(session: Session, flush_context) -> None:
@@ -100,9 +145,12 @@ def _after_flush(session: Session, flush_context) -> None:
     for collection, action in ((session.new, "create"), (session.dirty, "update"), (session.deleted, "delete")):
         for obj in collection:
             if isinstance(obj, GroupMember):
-                entry = _member_entry(obj, session)
-                if entry:
-                    member_changes.setdefault(entry[0], {}).update(entry[2])
+                for group_name, changes in _member_entries(obj, session):
+                    if changes.pop(MERGED, False):
+                        member_changes.setdefault(group_name, {}).update(changes)
+                    else:
+                        rows.append({"at": at, "actor": actor, "action": "update", "object_type": "group",
+                                     "object_key": group_name[:100], "changes": changes})
                 continue
             audited = AUDITED.get(type(obj))
             if audited is None:

@@ -10,7 +10,8 @@ from ..models import AuditEntry
 from ..pages import page_or_fragment
 from ..paging import fetch_page, page_request
 from ..validation import Errors
-from . import OBJECT_TYPES
+from ..site_time import local, site_zone
+from . import OBJECT_TYPES, describe
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -38,13 +39,15 @@ def list_page():
         entries = entries.where(sa.or_(AuditEntry.actor == actor, AuditEntry.actor.endswith(":" + actor)))
     if object_type:
         entries = entries.where(AuditEntry.object_type == object_type)
+    # Days are the site's days.
     if since:
-        entries = entries.where(AuditEntry.at >= datetime.combine(since, time.min))
+        entries = entries.where(AuditEntry.at >= datetime.combine(since, time.min, tzinfo=site_zone()))
     if until:
-        entries = entries.where(AuditEntry.at < datetime.combine(until + timedelta(days=1), time.min))
+        entries = entries.where(AuditEntry.at < datetime.combine(until + timedelta(days=1), time.min, tzinfo=site_zone()))
     page = fetch_page(db.session, entries, (AuditEntry.id,), page_request(request.args, default_limit=50), descending=True)
     actors = db.session.scalars(sa.select(AuditEntry.actor).distinct().order_by(AuditEntry.actor).limit(200)).all()
     filters = {"actor": actor or None, "type": object_type or None, "from": request.args.get("from") or None,
                "to": request.args.get("to") or None}
     return page_or_fragment("audit/list.html", "audit/_table.html", page=page, entries=[r.AuditEntry for r in page.rows],
-                            actors=actors, types=OBJECT_TYPES, filters=filters)
+                            actors=actors, types=OBJECT_TYPES, filters=filters,
+                            local=local, describe=describe)

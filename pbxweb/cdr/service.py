@@ -15,10 +15,8 @@ import re
 from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from flask import current_app
 
 from .. import validation as v
 from ..csv_cells import spreadsheet_safe
@@ -26,6 +24,7 @@ from ..ext import db
 from ..models import ExtensionGroup
 from .. import paging
 from ..realtime.schema import cdr as cdr_t
+from ..site_time import local, site_zone
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
 DIRECTIONS = ("internal", "inbound", "outbound")
@@ -34,22 +33,6 @@ EXTENSION_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
 # How many legs one scan reads, and how many scans a page may take when call filters reject most calls.
 SCAN_BATCH = 400
 MAX_SCANS = 25
-
-
-def site_zone() -> ZoneInfo | timezone:
-    """PBX_TIMEZONE (an IANA name), else the server's own zone."""
-    name = current_app.config.get("PBX_TIMEZONE")
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return datetime.now().astimezone().tzinfo
-
-
-def local(value: datetime | None) -> datetime | None:
-    """A UTC time from the cdr table in the site's zone."""
-    return value.replace(tzinfo=timezone.utc).astimezone(site_zone()) if value is not None else None
 
 
 # --- filters -----------------------------------------------------------------------------------------------
