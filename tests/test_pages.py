@@ -3,6 +3,7 @@ CSV import and export, and what each role sees inside a page."""
 
 import html
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -270,3 +271,20 @@ def test_the_audit_log_says_fields_in_words_in_the_site_time_zone(admin, app, db
     assert "Active: yes → no" in page and "is_active" not in page
     local = entry.at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
     assert local.strftime("%Y-%m-%d %H:%M") in page and "UTC" not in page
+
+
+def test_ring_strategies_are_named_as_people_say_them_with_asterisks_name_as_a_hint(admin, api):
+    group = api.post("/api/groups", json={"name": "Support", "ring_strategy": "hunt"}).get_json()["id"]
+    listing = admin.get("/groups").get_data(as_text=True)
+    assert "In order (hunt)" in listing and "Asterisk: linear" in listing
+    assert ">hunt<" not in listing
+    form = admin.get("/groups/new").get_data(as_text=True)
+    for words in ("Ring all", "In order (hunt)", "Round robin with memory", "Least recent", "Fewest calls", "Random"):
+        assert words in form
+    assert "In order (hunt)" in admin.get(f"/groups/{group}").get_data(as_text=True)
+
+
+def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon(admin, client):
+    for page in (admin.get("/extensions"), client.get("/login")):
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', page.get_data(as_text=True)).group(1)
+        assert client.get(icon).status_code == 200

@@ -86,6 +86,15 @@ def _validate_members(errors: v.Errors, items) -> list[tuple[Extension, int, boo
 
 
 # What each ring strategy does, in the words the group form shows.
+# What people call each strategy; Asterisk's own name goes beside it as a hint.
+STRATEGY_NAMES = {
+    "ringall": "Ring all",
+    "hunt": "In order (hunt)",
+    "memoryhunt": "Round robin with memory",
+    "leastrecent": "Least recent",
+    "fewestcalls": "Fewest calls",
+    "random": "Random",
+}
 STRATEGY_HELP = {
     "ringall": "Rings every free member at once; the first to answer takes the call.",
     "hunt": "Rings one member at a time, in the order listed, top first.",

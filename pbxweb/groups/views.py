@@ -8,6 +8,7 @@ from .. import validation as v
 from ..ext import db
 from ..live import store as live
 from ..models import RING_STRATEGIES
+from ..realtime.mapping import STRATEGY_TO_ASTERISK
 from ..pages import closing, form_data, page_or_fragment
 from ..paging import PageRequest
 from ..extensions import service as extensions
@@ -15,6 +16,13 @@ from ..validation import ServiceError
 from . import service
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
+
+
+@bp.context_processor
+def strategy_words() -> dict:
+    """Every group template names strategies as people do, explains them, and hints at Asterisk's name."""
+    return {"strategy_names": service.STRATEGY_NAMES, "help": service.STRATEGY_HELP,
+            "asterisk_strategies": STRATEGY_TO_ASTERISK}
 
 FIELDS = ("name", "ring_strategy", "ring_timeout", "musicclass", "max_wait")
 
@@ -34,13 +42,11 @@ def _group(group_id: int) -> dict:
 @bp.get("")
 def list_page():
     groups = service.list_groups(_visible())
-    return page_or_fragment("groups/list.html", "groups/_table.html", groups=groups, counts=service.member_counts(),
-                            help=service.STRATEGY_HELP)
+    return page_or_fragment("groups/list.html", "groups/_table.html", groups=groups, counts=service.member_counts())
 
 
 def _form(group: dict | None, values, errors, status=200):
-    return render_template("groups/_form.html", group=group, values=values, errors=errors, strategies=RING_STRATEGIES,
-                           help=service.STRATEGY_HELP), status
+    return render_template("groups/_form.html", group=group, values=values, errors=errors, strategies=RING_STRATEGIES), status
 
 
 @bp.get("/new")
@@ -55,7 +61,7 @@ def create():
         group = service.create_group(data)
     except ServiceError as error:
         return _form(None, request.form, error.errors, error.status)
-    return closing(render_template("groups/_row.html", group=group, count=len(group["members"]), help=service.STRATEGY_HELP,
+    return closing(render_template("groups/_row.html", group=group, count=len(group["members"]),
                                    oob="afterbegin:#group-rows") + '<div id="groups-empty" hx-swap-oob="true"></div>')
 
 
@@ -74,9 +80,9 @@ def update(group_id):
         if error.status == 404:
             raise
         return _form(_group(group_id), request.form, error.errors, error.status)
-    row = render_template("groups/_row.html", group=group, count=len(group["members"]), help=service.STRATEGY_HELP,
+    row = render_template("groups/_row.html", group=group, count=len(group["members"]),
                           oob=f"outerHTML:#group-{group_id}")
-    header = render_template("groups/_header.html", group=group, help=service.STRATEGY_HELP, oob=True)
+    header = render_template("groups/_header.html", group=group, oob=True)
     return closing(row + header)
 
 
@@ -89,7 +95,7 @@ def delete(group_id):
 @bp.get("/<int:group_id>")
 def detail(group_id):
     group = _group(group_id)
-    return render_template("groups/detail.html", group=group, help=service.STRATEGY_HELP, candidates=None)
+    return render_template("groups/detail.html", group=group, candidates=None)
 
 
 def _members(group: dict, status: int = 200, error: str | None = None):
