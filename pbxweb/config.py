@@ -38,6 +38,13 @@ SETTINGS = (
     ("PBX_BEHIND_PROXY", "off", "`on` when exactly one reverse proxy (the shipped nginx site) is in front: trust its X-Forwarded-Proto/Host/For"),
     ("PBX_WAIT_WARN_SECONDS", "60", "a caller waiting longer turns amber on the dashboard, twice as long red"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
+    ("PBX_SIP_PUBLIC_HOST", None, "the address phones register to, on their setup card; default: PBX_EXTERNAL_ADDRESS, else PBX_SIP_BIND, else the host name the browser used"),
+    ("PBX_SMTP_HOST", None, "mail server for phone setup cards; none: cards are not e-mailed"),
+    ("PBX_SMTP_PORT", "587", "its port"),
+    ("PBX_SMTP_USERNAME", None, "its login, if it wants one"),
+    ("PBX_SMTP_PASSWORD", None, "its password (no default)"),
+    ("PBX_SMTP_FROM", None, "the sender of those mails; default: `mini-pbx@` and the host name"),
+    ("PBX_SMTP_STARTTLS", "on", "`off` only for a mail server on this machine that offers no STARTTLS"),
 )
 
 
@@ -73,6 +80,8 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "SESSION_COOKIE_SECURE": _flag(values.pop("PBX_SECURE_COOKIES")),
         "PBX_BEHIND_PROXY": _flag(values.pop("PBX_BEHIND_PROXY")),
         "PBX_WAIT_WARN_SECONDS": int(values.pop("PBX_WAIT_WARN_SECONDS")),
+        "PBX_SMTP_PORT": int(values.pop("PBX_SMTP_PORT")),
+        "PBX_SMTP_STARTTLS": _flag(values.pop("PBX_SMTP_STARTTLS")),
         **values,
     }
     return config

@@ -288,3 +288,69 @@ def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon(
     for page in (admin.get("/extensions"), client.get("/login")):
         icon = re.search(r'<link rel="icon" href="([^"]+)"', page.get_data(as_text=True)).group(1)
         assert client.get(icon).status_code == 200
+
+
+@pytest.fixture
+def smtp(app):
+    from .smtp_server import CapturingSmtpServer
+
+    server = CapturingSmtpServer()
+    app.config.update(PBX_SMTP_HOST="127.0.0.1", PBX_SMTP_PORT=server.port, PBX_SMTP_STARTTLS=False,
+                      PBX_SMTP_FROM="pbx@example.test")
+    yield server
+    server.stop()
+
+
+def test_a_created_extension_shows_the_phone_setup_card_with_its_password(admin, app, rows):
+    app.config.update(PBX_SIP_PUBLIC_HOST="pbx.example.test", PBX_SIP_PORT=5062)
+    page = new_extension(admin).get_data(as_text=True)
+    password = rows("ps_auths")[0]["password"]
+    for shown in ("pbx.example.test", "5062", "UDP", f'value="{password}"', "Print card"):
+        assert shown in page
+
+
+def test_the_setup_card_names_the_bound_address_or_the_host_the_browser_used(admin, app):
+    new_extension(admin)
+    app.config.update(PBX_SIP_BIND="0.0.0.0")
+    assert "<strong>localhost</strong>" in admin.get("/extensions/1001/phone").get_data(as_text=True)
+    from pbxweb.extensions.service import get_extension, phone_setup
+    assert phone_setup(get_extension("1001"), "pbx.office.test:8443")["server"] == "pbx.office.test"
+    assert phone_setup(get_extension("1001"), "[2001:db8::5]:443")["server"] == "2001:db8::5"
+    assert phone_setup(get_extension("1001"), "[2001:db8::5]")["server"] == "2001:db8::5"
+    app.config.update(PBX_SIP_BIND="192.0.2.10")
+    card = admin.get("/extensions/1001/phone").get_data(as_text=True)
+    assert "<strong>192.0.2.10</strong>" in card and "as given when the extension was made" in card
+
+
+def test_the_edit_dialog_offers_a_new_sip_password_and_the_card(admin, rows):
+    new_extension(admin)
+    old = rows("ps_auths")[0]["password"]
+    form = admin.get("/extensions/1001/edit", headers=HX).get_data(as_text=True)
+    assert "New SIP password" in form and "/extensions/1001/phone" in form
+    page = admin.post("/extensions/1001/password", headers=HX).get_data(as_text=True)
+    new = rows("ps_auths")[0]["password"]
+    assert new != old and f'value="{new}"' in page and "SIP server" in page
+
+
+def test_the_setup_card_is_mailed_to_the_extensions_address_and_audited(admin, smtp, rows, db):
+    new_extension(admin, email="ann@example.test")
+    password = rows("ps_auths")[0]["password"]
+    response = admin.post("/extensions/1001/phone/email", headers=HX)
+    assert response.status_code == 200 and "ann@example.test" in response.get_data(as_text=True)
+    mail = smtp.messages[-1]
+    assert mail["To"] == "ann@example.test" and mail["From"] == "pbx@example.test"
+    assert f"Password: {password}" in mail.get_content() and "User name: 1001" in mail.get_content()
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert (entry.actor, entry.action, entry.object_key) == ("user:alice", "mail", "1001")
+    assert password not in str(entry.changes)
+
+
+def test_mailing_a_card_needs_an_address_and_a_mail_server(admin, app, smtp):
+    new_extension(admin)
+    response = admin.post("/extensions/1001/phone/email", headers=HX)
+    assert response.status_code == 400 and "e-mail" in response.get_data(as_text=True)
+    admin.post("/extensions/1001", data={"number": "1001", "name": "Ann Example", "email": "ann@example.test", "is_active": "on"}, headers=HX)
+    app.config["PBX_SMTP_HOST"] = None
+    response = admin.post("/extensions/1001/phone/email", headers=HX)
+    assert response.status_code == 503 and "PBX_SMTP_HOST" in response.get_data(as_text=True)
+    assert smtp.messages == []

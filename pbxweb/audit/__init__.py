@@ -172,6 +172,16 @@ def _after_flush(session: Session, flush_context) -> None:
         session.connection().execute(sa.insert(AuditEntry.__table__), rows)
 
 
+def record(action: str, object_type: str, key: str, changes: dict) -> None:
+    """An entry for what is not a change of a model (a secret mailed or downloaded), in the caller's
+    transaction: it commits with whatever the caller commits."""
+    from ..ext import db
+
+    db.session.execute(sa.insert(AuditEntry.__table__).values(
+        at=utcnow(), actor=_actor(), action=action[:10], object_type=object_type, object_key=str(key)[:100],
+        changes=changes))
+
+
 def init_app(app) -> None:
     from ..ext import db
 

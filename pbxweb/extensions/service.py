@@ -1,6 +1,7 @@
 """Extensions: the one home of their rules, used by the pages, the JSON API and the CLI."""
 
 import re
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -206,3 +207,45 @@ def to_dict(extension: Extension) -> dict:
         "max_contacts": extension.max_contacts,
         "is_active": extension.is_active,
     }
+
+
+# --- a phone's setup card ------------------------------------------------------------------------------
+
+TRANSPORT_WORDS = {"transport-udp": "UDP", "transport-tcp": "TCP", "transport-wss": "WSS (WebRTC)"}
+
+
+def phone_setup(extension: Extension, browser_host: str) -> dict:
+    """What a phone needs to register as this extension. The server is the public host of the settings; with
+    none, the address Asterisk binds (asterisk-config renders the same); bound to every address, the host
+    the admin's browser reached this app by, which on a one-box PBX is the same machine."""
+    config = current_app.config
+    bind = config["PBX_SIP_BIND"]
+    server = (config.get("PBX_SIP_PUBLIC_HOST") or config.get("PBX_EXTERNAL_ADDRESS")
+              or (bind if bind not in ("0.0.0.0", "::") else urlsplit(f"//{browser_host}").hostname))
+    return {
+        "server": server,
+        "port": config["PBX_SIP_PORT"],
+        "transport": TRANSPORT_WORDS.get(config["PBX_SIP_TRANSPORT"], config["PBX_SIP_TRANSPORT"]),
+        "domain": server,
+        "username": extension.number,
+        "auth_username": extension.number,
+        "display_name": extension.name,
+        "voicemail": extension.voicemail,
+    }
+
+
+def phone_setup_text(setup: dict, password: str | None) -> str:
+    """The card as plain text, for the mail."""
+    lines = [
+        f"Phone setup for extension {setup['username']} — {setup['display_name']}",
+        "",
+        f"SIP server (registrar and proxy): {setup['server']}",
+        f"Port: {setup['port']}",
+        f"Transport: {setup['transport']}",
+        f"Domain / realm: {setup['domain']}",
+        f"User name: {setup['username']}",
+        f"Authentication user: {setup['auth_username']}",
+        f"Password: {password}" if password else "Password: ask your administrator for a new one",
+        f"Display name: {setup['display_name']}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import base64
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, stream_with_context, url_for
 
 from ..errors import error_response
+from .. import audit, mail
 from ..ext import db
 from ..live import store as live
 from ..pages import closing, form_data, page_or_fragment, refused
@@ -60,7 +61,8 @@ def create():
         extension, password = service.create_extension(data)
     except ServiceError as error:
         return refused("extensions/_form.html", error, extension=None, values=request.form)
-    return render_template("extensions/_created.html", password=password, **_row_context(extension))
+    return render_template("extensions/_created.html", password=password, setup=service.phone_setup(extension, request.host),
+                           **_row_context(extension))
 
 
 @bp.get("/<number>/edit")
@@ -92,7 +94,29 @@ def delete(number):
 @bp.post("/<number>/password")
 def new_password(number):
     extension, password = service.set_password(number)
-    return render_template("extensions/_secret.html", extension=extension, password=password, regenerated=True)
+    return render_template("extensions/_secret.html", extension=extension, password=password, regenerated=True,
+                           setup=service.phone_setup(extension, request.host))
+
+
+@bp.get("/<number>/phone")
+def phone_card(number):
+    """The printable setup card; the password is on it only where it was just made (the created dialog)."""
+    extension = service.get_extension(number)
+    return render_template("extensions/phone.html", extension=extension,
+                           setup=service.phone_setup(extension, request.host))
+
+
+@bp.post("/<number>/phone/email")
+def email_phone_card(number):
+    """Mails the card, password included, to the extension's own address: the phone's owner sets it up."""
+    extension = service.get_extension(number)
+    if not extension.email:
+        return error_response(400, {"email": f"extension {number} has no e-mail address: add one first"})
+    setup = service.phone_setup(extension, request.host)
+    mail.send(extension.email, f"Your phone: extension {number}", service.phone_setup_text(setup, extension.sip_password))
+    audit.record("mail", "extension", number, {"phone setup card": f"e-mailed to {extension.email}"})
+    db.session.commit()
+    return render_template("extensions/_mailed.html", extension=extension)
 
 
 # --- CSV --------------------------------------------------------------------------------------------------

@@ -60,6 +60,11 @@
     else { document.execCommand("copy"); done(); }
   });
 
+  // A printable page's Print button.
+  document.addEventListener("click", function (event) {
+    if (event.target.matches("[data-print]")) window.print();
+  });
+
   // A call in the call log opens into its legs, in the row below it.
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest(".legs-toggle");
