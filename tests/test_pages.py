@@ -354,3 +354,13 @@ def test_mailing_a_card_needs_an_address_and_a_mail_server(admin, app, smtp):
     response = admin.post("/extensions/1001/phone/email", headers=HX)
     assert response.status_code == 503 and "PBX_SMTP_HOST" in response.get_data(as_text=True)
     assert smtp.messages == []
+
+
+def test_a_refused_trunk_save_keeps_the_password_that_was_typed(admin):
+    form = {"name": "provider", "host": "not a host!", "port": "5060", "transport": "transport-udp",
+            "username": "office", "password": "Typed-Secret-123", "register": "on", "is_active": "on"}
+    response = admin.post("/trunks", data=form, headers=HX)
+    assert response.status_code == 400 and 'value="Typed-Secret-123"' in response.get_data(as_text=True)
+    assert admin.post("/trunks", data={**form, "host": "203.0.113.5"}, headers=HX).status_code == 200
+    # The stored password is never put back into a form.
+    assert "Typed-Secret-123" not in admin.get("/trunks/1/edit", headers=HX).get_data(as_text=True)
