@@ -37,3 +37,11 @@ def closing(body: str = ""):
     response = make_response(body)
     response.headers["HX-Trigger-After-Swap"] = "closePanel"
     return response
+
+
+def listing_changed(response):
+    """Tells the page's listing to load itself again (`hx-trigger="listingChanged from:body"`): after a create
+    or delete its count, order and paging are the server's to say, not a row slipped in at the top."""
+    response = make_response(response)
+    response.headers["HX-Trigger"] = "listingChanged"
+    return response

@@ -44,11 +44,15 @@ def test_a_name_that_breaks_the_caller_id_is_refused_as_by_the_api(admin):
     assert response.status_code == 400 and 'id="e-name"' in response.get_data(as_text=True)
 
 
+def response_listing_reloads(response) -> bool:
+    return response.headers.get("HX-Trigger") == "listingChanged"
+
+
 def test_a_created_extension_shows_its_password_once_and_its_row(admin, rows):
     page = new_extension(admin).get_data(as_text=True)
     password = rows("ps_auths")[0]["password"]
     assert f'value="{password}"' in page and "You will not see it again" in page
-    assert 'hx-swap-oob="afterbegin:#extension-rows"' in page and 'id="ext-1001"' in page
+    assert response_listing_reloads(admin.post("/extensions", data={"number": "1002", "name": "Bo"}, headers=HX))
     assert password not in admin.get("/extensions").get_data(as_text=True)
 
 
@@ -364,3 +368,18 @@ def test_a_refused_trunk_save_keeps_the_password_that_was_typed(admin):
     assert admin.post("/trunks", data={**form, "host": "203.0.113.5"}, headers=HX).status_code == 200
     # The stored password is never put back into a form.
     assert "Typed-Secret-123" not in admin.get("/trunks/1/edit", headers=HX).get_data(as_text=True)
+
+
+def test_after_a_create_or_delete_the_listing_reloads_with_its_count_and_order(admin, api):
+    """The page reloads its listing (count, sort, paging) when the answer says listingChanged."""
+    for number in ("1003", "1001"):
+        assert response_listing_reloads(new_extension(admin, number=number))
+    listing = admin.get("/extensions?sort=number", headers=HX).get_data(as_text=True)
+    assert "2 extensions" in listing and listing.index('id="ext-1001"') < listing.index('id="ext-1003"')
+    page = admin.get("/extensions").get_data(as_text=True)
+    assert 'hx-trigger="listingChanged from:body"' in page
+    assert response_listing_reloads(admin.post("/extensions/1003/delete", headers=HX))
+    response = admin.post("/dids", data={"number": "5550100", "target": "extension:1001", "is_active": "on"}, headers=HX)
+    assert response.status_code == 200 and response_listing_reloads(response)
+    assert "1 inbound number" in admin.get("/dids", headers=HX).get_data(as_text=True)
+    assert 'hx-trigger="listingChanged from:body"' in admin.get("/dids").get_data(as_text=True)

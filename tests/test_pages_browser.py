@@ -150,6 +150,9 @@ def test_a_bad_number_is_shown_inline_then_the_fixed_extension_appears_without_r
     assert len(password) >= 16
     page.click("#panel >> text=Done")
     page.wait_for_selector("#ext-2777")
+    # The listing came back from the server: its count too, and the new row in number order.
+    page.wait_for_selector("#extension-count >> text=41 extensions")
+    assert page.evaluate("[...document.querySelectorAll('#extension-rows tr')].map(r => r.id).slice(-2)") == ["ext-2040", "ext-2777"]
     assert page.evaluate("window.stillThisPage") is True
     assert [r["password"] for r in rows("ps_auths", id="2777")] == [password]
     assert rows("ps_endpoints", id="2777") and rows("ps_aors", id="2777")

@@ -5,7 +5,7 @@ from flask import Blueprint, render_template, request
 
 from ..ext import db
 from ..models import Extension, ExtensionGroup
-from ..pages import closing, form_data
+from ..pages import closing, form_data, listing_changed, page_or_fragment
 from ..validation import ServiceError
 from . import service
 
@@ -49,7 +49,7 @@ def _did_list_context():
 
 @dids_bp.get("")
 def list_page():
-    return render_template("dids/list.html", **_did_list_context())
+    return page_or_fragment("dids/list.html", "dids/_table.html", **_did_list_context())
 
 
 @dids_bp.get("/new")
@@ -63,8 +63,7 @@ def create():
         did = service.create_did(_did_data())
     except ServiceError as error:
         return _did_form(None, request.form, _did_errors(error.errors), error.status)
-    return closing(render_template("dids/_row.html", did=did, oob="afterbegin:#did-rows", **_destinations())
-                   + '<div id="dids-empty" hx-swap-oob="true"></div>')
+    return listing_changed(closing())
 
 
 @dids_bp.get("/<int:did_id>/edit")
@@ -93,4 +92,4 @@ def toggle_active(did_id):
 @dids_bp.post("/<int:did_id>/delete")
 def delete(did_id):
     service.delete_did(did_id)
-    return ""
+    return listing_changed("")

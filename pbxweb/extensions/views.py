@@ -9,7 +9,7 @@ from ..errors import error_response
 from .. import audit, mail
 from ..ext import db
 from ..live import store as live
-from ..pages import closing, form_data, page_or_fragment, refused
+from ..pages import closing, form_data, listing_changed, page_or_fragment, refused
 from ..paging import page_request
 from ..validation import ServiceError
 from . import csv_io, service
@@ -61,8 +61,8 @@ def create():
         extension, password = service.create_extension(data)
     except ServiceError as error:
         return refused("extensions/_form.html", error, extension=None, values=request.form)
-    return render_template("extensions/_created.html", password=password, setup=service.phone_setup(extension, request.host),
-                           **_row_context(extension))
+    return listing_changed(render_template("extensions/_secret.html", extension=extension, password=password,
+                                           setup=service.phone_setup(extension, request.host)))
 
 
 @bp.get("/<number>/edit")
@@ -88,7 +88,7 @@ def update(number):
 @bp.post("/<number>/delete")
 def delete(number):
     service.delete_extension(number)
-    return render_template("extensions/_deleted.html", total=service.count())
+    return listing_changed("")
 
 
 @bp.post("/<number>/password")
