@@ -223,6 +223,20 @@ def browser():
         browser.close()
 
 
+# A form answered with its errors (400, 409; 401 for a wrong password) is the page working; anything else the
+# console reports is a fault: a missing file, a script error, htmx's oobErrorNoTarget.
+EXPECTED_CONSOLE = tuple(f"the server responded with a status of {status}" for status in (400, 401, 409))
+
+
+def console_errors(page) -> list[str]:
+    """Every error the page's console or scripts report from now on (a test asserts the list stays empty)."""
+    errors = []
+    page.on("console", lambda message: message.type == "error" and not any(e in message.text for e in EXPECTED_CONSOLE)
+            and errors.append(f"{page.url}: {message.text}"))
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    return errors
+
+
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory) -> Path:
     """Where the screenshots of each page go: the test run's temp dir, or PBX_SCREENSHOTS when set."""

@@ -11,6 +11,7 @@ from pbxweb.auth.service import create_user
 
 from .pgcluster import free_port
 from .test_deploy import BIN, ROOT, die_with_us, stop, wait
+from .conftest import console_errors
 from .test_pages_browser import DESKTOP, PHONE, sign_in
 
 DEVICE_RINGING = b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1002\r\nState: RINGING\r\n\r\n"
@@ -61,12 +62,16 @@ def server(app, site, ami_server, db):
 
 @pytest.fixture
 def person(browser):
+    """Opens the dashboard as someone; the test fails if any of their consoles reported an error."""
     contexts = []
+    errors = []
 
     def open_as(live, username):
         context = browser.new_context(viewport=DESKTOP)
         contexts.append(context)
         page = context.new_page()
+        page.console_errors = console_errors(page)
+        errors.append(page.console_errors)
         frames = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
         sign_in(page, live, username)
@@ -76,6 +81,7 @@ def person(browser):
     yield open_as
     for context in contexts:
         context.close()
+    assert [e for page_errors in errors for e in page_errors] == [], "a browser console reported errors"
 
 
 def test_a_waiting_caller_appears_ticks_and_goes_live_and_only_for_its_groups(server, person, ami_server, screenshots):

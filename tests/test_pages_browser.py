@@ -8,6 +8,8 @@ from werkzeug.serving import make_server
 
 from pbxweb.auth.service import create_user
 
+from .conftest import console_errors
+
 
 
 @pytest.fixture
@@ -24,9 +26,13 @@ def live_server(app):
 
 @pytest.fixture
 def page(browser):
+    """A browser tab; the test fails if its console reported an error."""
     context = browser.new_context()
-    yield context.new_page()
+    tab = context.new_page()
+    errors = tab.console_errors = console_errors(tab)
+    yield tab
     context.close()
+    assert errors == [], "the browser console reported errors"
 
 
 def test_an_admin_logs_in_and_out_in_a_real_browser(app, live_server, page):
@@ -127,7 +133,12 @@ def test_screenshots_of_every_admin_page(app, live_server, page, office, screens
             page.goto(f"{live_server}{path}")
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(screenshots / f"{name}-{size_name}.png"))
+    page.set_viewport_size(PHONE)
+    page.click("text=Menu")
+    page.wait_for_selector("#nav-links >> text=Dashboard", state="visible")
+    page.screenshot(path=str(screenshots / "menu-phone.png"))
     page.set_viewport_size(DESKTOP)
+    assert page.is_visible("#nav-links >> text=Audit log") and not page.is_visible("text=Menu")
     page.goto(f"{live_server}/extensions")
     submit_new_extension(page, "0999", 'Bad "quote"')
     page.wait_for_selector("#e-number")
@@ -211,6 +222,9 @@ def test_an_agent_sees_no_admin_menu_and_is_refused_admin_pages(app, live_server
         response = page.goto(f"{live_server}{path}")
         assert response.status == 403, path
         assert "Not allowed" in page.locator("h1").inner_text()
+    # The refusals were the point: the console reports each as a failed load.
+    assert len(page.console_errors) == 4 and all("403" in e for e in page.console_errors)
+    page.console_errors.clear()
 
 
 @pytest.fixture

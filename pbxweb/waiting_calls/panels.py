@@ -66,9 +66,15 @@ def viewer(user) -> tuple:
     return (user.role, None if groups is None else frozenset(groups), user.extension_id is not None)
 
 
+# The panels a socket replaces, each by its id. The page's layout around them is not pushed: the ws
+# extension swaps each top-level element by id, and one without (the layout) is an oobErrorNoTarget.
+PANELS = ("dashboard/_banner.html", "dashboard/_waiting.html", "dashboard/_presence.html", "dashboard/_today.html")
+
+
 def all_panels(user) -> str:
     """Every panel as an out-of-band fragment: what a (re)connected browser gets first."""
-    return render_template("dashboard/_panels.html", oob=True, **context(user))
+    values = context(user)
+    return "".join(render_template(panel, oob=True, **values) for panel in PANELS)
 
 
 def changes(user, message: dict) -> str:

@@ -60,6 +60,15 @@
     else { document.execCommand("copy"); done(); }
   });
 
+  // On a phone the navigation folds behind a Menu button.
+  document.addEventListener("click", function (event) {
+    const toggle = event.target.closest(".menu-toggle");
+    if (!toggle) return;
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.closest("nav").classList.toggle("nav-open", open);
+  });
+
   // A printable page's Print button.
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) window.print();
