@@ -11,6 +11,8 @@ from .ext import db
 
 RING_STRATEGIES = ("ringall", "hunt", "memoryhunt", "leastrecent", "fewestcalls", "random")
 ROLES = ("admin", "manager", "qa", "agent")
+# Roles as the pages name them, with what each may do.
+ROLE_NAMES = {"admin": "Administrator", "manager": "Manager", "qa": "Quality checker (QA)", "agent": "Agent"}
 DESTINATION_TYPES = ("extension", "group")
 
 

@@ -38,7 +38,7 @@ EXPECTED = {
     }.items() for view in views], CONFIGURATION),
     **dict.fromkeys([f"extensions.{view}" for view in ("create", "delete", "edit_form", "export_csv", "import_csv",
                                                        "import_page", "list_page", "new_form", "new_password", "update",
-                                                       "phone_card", "email_phone_card")],
+                                                       "phone_card", "email_phone_card", "options")],
                     CONFIGURATION),
     **dict.fromkeys([f"groups.{view}" for view in ("add_member", "candidates", "create", "delete", "detail", "edit_form",
                                                    "list_page", "move_member", "new_form", "remove_member",
@@ -131,10 +131,10 @@ def test_a_route_without_a_rule_is_for_admins_only():
 
 def test_the_nav_shows_only_what_the_role_may_open(app, identities):
     links = {
-        A: {"Calls", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
-        M: {"Calls", "Extensions", "Groups", "DIDs", "Trunks"},
-        Q: {"Calls", "Groups"},
-        G: {"Calls", "Groups"},
+        A: {"Dashboard", "Calls", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
+        M: {"Dashboard", "Calls", "Extensions", "Groups", "DIDs", "Trunks"},
+        Q: {"Dashboard", "Calls", "Groups"},
+        G: {"Dashboard", "Calls", "Groups"},
     }
     for role, expected in links.items():
         page = identities[role][0].get("/").get_data(as_text=True)

@@ -383,3 +383,20 @@ def test_after_a_create_or_delete_the_listing_reloads_with_its_count_and_order(a
     assert response.status_code == 200 and response_listing_reloads(response)
     assert "1 inbound number" in admin.get("/dids", headers=HX).get_data(as_text=True)
     assert 'hx-trigger="listingChanged from:body"' in admin.get("/dids").get_data(as_text=True)
+
+
+def test_a_users_own_extension_is_picked_from_the_extensions_matching_what_was_typed(admin, api):
+    for number, name in (("2001", "Ann Martin"), ("2002", "Bob Okafor"), ("3001", "Anna Lind")):
+        api.post("/api/extensions", json={"number": number, "name": name})
+    form = admin.get("/users/new", headers=HX).get_data(as_text=True)
+    assert 'list="extension-options"' in form and "/extensions/options" in form
+    options = admin.get("/extensions/options?extension=ann", headers=HX).get_data(as_text=True)
+    assert '<option value="2001">2001 — Ann Martin</option>' in options and "3001" in options and "2002" not in options
+    assert "2002" in admin.get("/extensions/options?extension=200", headers=HX).get_data(as_text=True)
+
+
+def test_roles_and_the_new_users_password_are_said_in_words(admin, app, db):
+    form = admin.get("/users/new", headers=HX).get_data(as_text=True)
+    assert "Quality checker (QA)" in form and "Administrator" in form
+    created = admin.post("/users", data={"username": "zoe", "role": "qa"}, headers=HX).get_data(as_text=True)
+    assert "Quality checker (QA)" in created and "into the phone" not in created

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from flask import g, redirect, request, session, url_for
 
-from ..models import ROLES
+from ..models import ROLE_NAMES, ROLES
 
 ALL = frozenset(ROLES)
 STAFF = frozenset({"admin", "manager", "qa"})
@@ -139,4 +139,5 @@ def init_app(app) -> None:
 
     @app.context_processor
     def access_helpers():
-        return {"may": lambda endpoint, method="GET": may(g.get("user"), endpoint, method), "current_user": g.get("user")}
+        return {"may": lambda endpoint, method="GET": may(g.get("user"), endpoint, method), "current_user": g.get("user"),
+                "role_names": ROLE_NAMES}

@@ -43,6 +43,15 @@ def list_page():
     return page_or_fragment("extensions/list.html", "extensions/_table.html", **_listing())
 
 
+@bp.get("/options")
+def options():
+    """The extensions matching what was typed, as <option>s for a picker. htmx sends the typing under the input's
+    own name (a user's `extension`), or `q`."""
+    typed = request.args.get("q") or request.args.get("extension") or ""
+    page = service.list_extensions(page_request({"q": typed, "limit": "20"}))
+    return render_template("extensions/_options.html", extensions=[row.Extension for row in page.rows])
+
+
 @bp.get("/new")
 def new_form():
     return render_template("extensions/_form.html", extension=None, values={}, errors={})
