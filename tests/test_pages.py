@@ -183,6 +183,31 @@ def test_ten_megabytes_of_junk_is_refused_at_the_door(admin):
     assert response.status_code == 413 and "larger than 8 MB" in response.get_data(as_text=True)
 
 
+def test_a_csv_with_cr_only_line_ends_is_read_by_the_page_and_the_cli(admin, runner, tmp_path, rows):
+    preview = upload(admin, b"number,name\r2001,Ann\r2002,Bob\r")
+    assert preview.status_code == 200 and "All 2 rows are valid" in preview.get_data(as_text=True)
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"number,name\r3001,Cy\r3002,Dee\r")
+    done = runner.invoke(args=["pbx", "import-extensions", str(mac)])
+    assert done.exit_code == 0 and "Imported 2" in done.output
+    assert [r["id"] for r in rows("ps_endpoints")] == ["3001", "3002"]
+
+
+def test_a_file_the_csv_reader_refuses_from_its_header_on_is_a_clear_error_on_the_page_and_in_the_cli(
+        admin, runner, tmp_path, realtime_counts):
+    before = realtime_counts()
+    # A header cell past the csv module's field limit: the reader refuses the very first line.
+    content = b"number,name," + b"x" * 200_000 + b"\n2001,Ann,\n"
+    response = upload(admin, content)
+    assert response.status_code == 400 and "is not valid CSV at line 1" in response.get_data(as_text=True)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    refused = runner.invoke(args=["pbx", "import-extensions", str(bad)])
+    assert isinstance(refused.exception, SystemExit) and refused.exit_code == 1
+    assert "error: file: is not valid CSV at line 1" in refused.output
+    assert realtime_counts() == before
+
+
 def test_duplicates_within_the_file_and_existing_numbers_are_named(admin, api):
     api.post("/api/extensions", json={"number": "2001", "name": "Ann"})
     response = upload(admin, b"number,name\n2001,Ann again\n2002,Bob\n2002,Bob twice\n")

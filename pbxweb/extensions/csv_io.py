@@ -60,31 +60,22 @@ class UnreadableFile(v.ValidationError):
 
 
 def read_csv(raw: bytes) -> list[tuple[int, dict]]:
-    """(line, row) for each data row; refuses what is not a CSV of extensions with a clear message."""
+    """(line, row) for each data row; refuses what is not a CSV of extensions with a clear message. Every
+    read of the file, its header's included, is inside one handler: whatever the csv module refuses is
+    such a message too, never an exception."""
     try:
         text = raw.decode("utf-8-sig")  # a BOM, as Excel writes it, is fine
     except UnicodeDecodeError:
         raise UnreadableFile({"file": "is not UTF-8 text: save it as “CSV UTF-8” and try again"}) from None
     if "\x00" in text:
         raise UnreadableFile({"file": "is not a text file"})
-    lines = text.splitlines()
-    header_line = lines[0] if lines else ""
-    if not header_line.strip():
-        raise UnreadableFile({"file": f"is empty: the first line must name the columns ({', '.join(IMPORT_COLUMNS)})"})
-    if ";" in header_line and "," not in header_line:
-        raise UnreadableFile({"file": "separates its columns with ';': save it with commas (CSV) and try again"})
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader)]
-    unknown = [h for h in header if h not in IMPORT_COLUMNS]
-    if unknown:
-        raise UnreadableFile({"file": f"has unknown columns: {', '.join(unknown[:5])} (known: {', '.join(IMPORT_COLUMNS)})"})
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise UnreadableFile({"file": f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"})
-    if len(set(header)) != len(header):
-        raise UnreadableFile({"file": "names a column twice"})
-    rows = []
+    # newline="": lines may end in CR LF, LF or a lone CR (older Mac spreadsheets write those); the csv
+    # module tells a line end from a line break inside quotes.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        _check_header(header)
+        rows = []
         for record in reader:
             if not any(cell.strip() for cell in record):
                 continue
@@ -96,7 +87,24 @@ def read_csv(raw: bytes) -> list[tuple[int, dict]]:
             rows.append((reader.line_num, dict(zip(header, record, strict=True))))
     except csv.Error as exc:
         raise UnreadableFile({"file": f"is not valid CSV at line {reader.line_num}: {exc}"}) from None
+    if not rows:
+        raise UnreadableFile({"file": "has no rows under its header"})
     return rows
+
+
+def _check_header(header: list[str]) -> None:
+    if not any(header):
+        raise UnreadableFile({"file": f"is empty: the first line must name the columns ({', '.join(IMPORT_COLUMNS)})"})
+    if len(header) == 1 and ";" in header[0]:
+        raise UnreadableFile({"file": "separates its columns with ';': save it with commas (CSV) and try again"})
+    unknown = [h for h in header if h not in IMPORT_COLUMNS]
+    if unknown:
+        raise UnreadableFile({"file": f"has unknown columns: {', '.join(unknown[:5])} (known: {', '.join(IMPORT_COLUMNS)})"})
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise UnreadableFile({"file": f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"})
+    if len(set(header)) != len(header):
+        raise UnreadableFile({"file": "names a column twice"})
 
 
 def _as_fields(row: dict) -> dict:
