@@ -3,6 +3,7 @@ CSV import and export, and what each role sees inside a page."""
 
 import html
 import io
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -143,6 +144,45 @@ def upload(browser, content: bytes):
                         content_type="multipart/form-data")
 
 
+class _Forms(HTMLParser):
+    """Each form of a page: its action, hidden fields and buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._button = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action"), "hidden": {}, "buttons": []})
+        elif tag == "input" and attrs.get("type") == "hidden" and self.forms:
+            self.forms[-1]["hidden"][attrs["name"]] = attrs.get("value", "")
+        elif tag == "button" and self.forms:
+            self._button = {"name": attrs.get("name"), "value": attrs.get("value", ""), "text": ""}
+            self.forms[-1]["buttons"].append(self._button)
+
+    def handle_data(self, data):
+        if self._button is not None:
+            self._button["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "button":
+            self._button = None
+
+
+def submit(browser, page, button: str, url: str = "/extensions/import"):
+    """Press the button whose text starts with `button` on `page`, as a browser would: its form's hidden
+    fields and the button's own name and value, posted to the form's action."""
+    forms = _Forms()
+    forms.feed(page.get_data(as_text=True))
+    form, pressed = next((f, b) for f in forms.forms for b in f["buttons"] if b["text"].strip().startswith(button))
+    data = dict(form["hidden"])
+    if pressed["name"]:
+        data[pressed["name"]] = pressed["value"]
+    return browser.post(form["action"] or url, data=data)
+
+
 def test_a_csv_with_one_bad_row_lists_it_and_writes_nothing(admin, realtime_counts, db):
     before = realtime_counts()
     csv = b"number,name,email\n2001,Ann,ann@example.com\n2002,Bob,not-an-email\n2003,Cy,\n"
@@ -158,9 +198,8 @@ def test_a_good_csv_is_previewed_then_imported_with_its_realtime_rows(admin, row
     preview = upload(admin, csv)
     assert preview.status_code == 200 and "Import 2 extensions" in preview.get_data(as_text=True)
     assert rows("ps_endpoints") == []
-    content = preview.get_data(as_text=True).split('name="content" value="')[1].split('"')[0]
-    applied = admin.post("/extensions/import", data={"content": content, "apply": "1"})
-    assert applied.status_code == 302
+    applied = submit(admin, preview, "Import")
+    assert applied.status_code == 200 and "Imported 2 extensions." in applied.get_data(as_text=True)
     assert [r["id"] for r in rows("ps_endpoints")] == ["2001", "2002"]
     assert rows("ps_endpoints")[0]["callerid"] == '"Zoë Ann" <2001>' and rows("ps_endpoints")[0]["allow"] == "ulaw,alaw"
 
@@ -171,6 +210,7 @@ def test_a_good_csv_is_previewed_then_imported_with_its_realtime_rows(admin, row
     ("number,name\n2001,Zoë\n".encode("latin-1"), "is not UTF-8"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "is not"),
     (b"name\nAnn\n", "lacks the column number"),
+    (b"number,name\n", "has no rows under its header"),
     (b"", "is missing"),
 ])
 def test_a_file_that_is_no_csv_of_extensions_is_a_clear_error(admin, content, message):
@@ -206,6 +246,25 @@ def test_a_file_the_csv_reader_refuses_from_its_header_on_is_a_clear_error_on_th
     assert isinstance(refused.exception, SystemExit) and refused.exit_code == 1
     assert "error: file: is not valid CSV at line 1" in refused.output
     assert realtime_counts() == before
+
+
+def test_a_file_that_previews_is_imported_whatever_its_size(admin, rows):
+    # 7 MB: cells padded with spaces, which the import strips.
+    content = ("number,name,email\n" + "".join(f"{2000 + i},Phone {i},{' ' * 7000}\n" for i in range(1000))).encode()
+    assert 7_000_000 < len(content) < 8 * 1024 * 1024
+    preview = upload(admin, content)
+    assert preview.status_code == 200 and "All 1000 rows are valid" in preview.get_data(as_text=True)
+    applied = submit(admin, preview, "Import")
+    assert applied.status_code == 200 and "Imported 1000 extensions." in applied.get_data(as_text=True)
+    assert len(rows("ps_endpoints")) == 1000
+
+
+def test_a_preview_is_imported_once(admin, rows):
+    preview = upload(admin, b"number,name\n2001,Ann\n")
+    assert submit(admin, preview, "Import").status_code == 200
+    again = submit(admin, preview, "Import")
+    assert again.status_code == 410 and "upload it again" in again.get_data(as_text=True)
+    assert [r["id"] for r in rows("ps_endpoints")] == ["2001"]
 
 
 def test_duplicates_within_the_file_and_existing_numbers_are_named(admin, api):

@@ -4,6 +4,9 @@ Export streams every extension (constant memory), its cells escaped so that a sp
 as a formula; passwords only when asked for. Import reads the whole file first and checks every row with
 the same rules as the API, then creates all of them in one transaction with their realtime rows — or,
 with any error anywhere, nothing at all.
+
+The page imports in two steps: the preview keeps the file it checked sealed on the server (pbxweb/sealed.py)
+and hands back a token, so the apply step imports exactly that file, whatever its size, once.
 """
 
 import csv
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from .. import sealed
 from .. import validation as v
 from ..csv_cells import FORMULA_START, csv_line, spreadsheet_safe
 from ..ext import db
@@ -24,6 +28,8 @@ COLUMNS = ("number", "name", "email", "voicemail", "codecs", "context", "max_con
 IMPORT_COLUMNS = (*COLUMNS, "password")
 REQUIRED = ("number", "name")
 MAX_ROWS = 20_000
+# What pbxweb/sealed.py keeps for the page: the previewed file.
+PREVIEWED_FILE = "previewed import"
 
 
 def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str]:
@@ -53,6 +59,8 @@ class ImportResult:
     # (line in the file, field, message); line 1 is the header
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     created: int = 0
+    # The page's token of the previewed file, for the apply step.
+    upload: str | None = None
 
 
 class UnreadableFile(v.ValidationError):
@@ -151,3 +159,24 @@ def import_extensions(raw: bytes, *, dry_run: bool, progress=iter) -> ImportResu
     commit("file", "another change created one of these numbers meanwhile: nothing was imported, try again")
     result.created = len(built)
     return result
+
+
+def preview_upload(raw: bytes, user_id: int) -> ImportResult:
+    """The page's first step: check every row, write nothing. A file with no problem is kept sealed for the
+    second step (`result.upload`)."""
+    result = import_extensions(raw, dry_run=True)
+    if not result.errors:
+        result.upload = sealed.seal(PREVIEWED_FILE, user_id, raw)
+        db.session.commit()
+    return result
+
+
+def apply_upload(token: str | None, user_id: int) -> ImportResult:
+    """The page's second step: import the file this user's preview kept, once. A 410 when it was imported
+    already or its hour is over."""
+    raw = sealed.open_once(PREVIEWED_FILE, user_id, token)
+    if raw is None:
+        db.session.commit()  # the expired files the open deleted stay deleted
+        raise v.Gone({"file": "you previewed was imported already, or its preview is over an hour old: upload it again"})
+    return import_extensions(raw, dry_run=False)
+
