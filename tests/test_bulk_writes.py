@@ -37,10 +37,11 @@ def test_hundreds_of_realtime_rows_are_written_exactly_on_a_green_connection(app
     assert rows("ps_endpoints")[1]["callerid"] == "\"O'Neil, Jr 1\" <3001>"
 
 
-def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn(server, browser, rows, tmp_path):  # noqa: F811
+def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn_with_its_passwords(server, browser, rows,  # noqa: F811
+                                                                                        tmp_path):
     csv_file = tmp_path / "phones.csv"
     csv_file.write_text("number,name\n" + "".join(f"{4000 + i},Phone {i}\n" for i in range(1000)))
-    context = browser.new_context()
+    context = browser.new_context(accept_downloads=True)
     try:
         page = context.new_page()
         sign_in(page, server, "alice")
@@ -49,10 +50,15 @@ def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn(server, brow
         page.click("button:has-text('Preview')")
         page.click("button:has-text('Import 1000 extensions')")
         page.wait_for_selector("text=Imported 1000 extensions")
+        with page.expect_download() as download:
+            page.click("button:has-text('Download the 1000 SIP passwords')")
+        lines = open(download.value.path()).read().splitlines()
     finally:
         context.close()
     assert len([r for r in rows("ps_endpoints") if r["id"].startswith("4")]) == 1000
     assert len(rows("ps_auths")) == 1003 and len(rows("ps_aors")) == 1003
+    assert lines[0] == "number,name,password" and lines[1] == f"4000,Phone 0,{rows('ps_auths', id='4000')[0]['password']}"
+    assert len(lines) == 1001
 
 
 def test_a_group_of_220_members_is_saved_through_the_api_under_gunicorn(server, site, rows):  # noqa: F811

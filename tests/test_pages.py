@@ -3,13 +3,15 @@ CSV import and export, and what each role sees inside a page."""
 
 import html
 import io
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
 
+from pbxweb import sealed
 from pbxweb.auth.service import create_user
-from pbxweb.models import AuditEntry
+from pbxweb.models import AuditEntry, SealedData, utcnow
 
 HX = {"HX-Request": "true"}
 
@@ -265,6 +267,62 @@ def test_a_preview_is_imported_once(admin, rows):
     again = submit(admin, preview, "Import")
     assert again.status_code == 410 and "upload it again" in again.get_data(as_text=True)
     assert [r["id"] for r in rows("ps_endpoints")] == ["2001"]
+
+
+@pytest.fixture
+def imported(admin):
+    """The result page of an import from the page: three rows, the first two without a password."""
+    preview = upload(admin, b"number,name,password\n2001,=Ann,\n2002,Bob,\n2003,Cy,Given-Passw0rd-123\n")
+    return submit(admin, preview, "Import")
+
+
+def test_an_import_offers_its_generated_passwords_once_as_a_spreadsheet_safe_csv(admin, imported, rows):
+    page = html.unescape(imported.get_data(as_text=True))
+    assert "2 of them got a generated SIP password" in page and "the download works once, within the next hour" in page
+    download = submit(admin, imported, "Download")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    passwords = {r["id"]: r["password"] for r in rows("ps_auths")}
+    assert download.get_data(as_text=True).splitlines() == [
+        "number,name,password", f"2001,'=Ann,{passwords['2001']}", f"2002,Bob,{passwords['2002']}"]
+    again = submit(admin, imported, "Download")
+    assert again.status_code == 410 and "downloaded already" in html.unescape(again.get_data(as_text=True))
+
+
+def test_the_generated_passwords_expire_an_hour_after_the_import(admin, imported, monkeypatch, db):
+    an_hour_later = utcnow() + timedelta(hours=1, seconds=1)
+    monkeypatch.setattr(sealed, "utcnow", lambda: an_hour_later)
+    assert submit(admin, imported, "Download").status_code == 410
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SealedData)) == 0
+
+
+def test_only_the_admin_who_imported_downloads_the_generated_passwords(app, admin, imported):
+    token = imported.get_data(as_text=True).split('name="token" value="')[1].split('"')[0]
+    for role in ("manager", "admin"):
+        user, _ = create_user(f"other-{role}", role, "correct horse battery")
+        other = app.test_client()
+        with other.session_transaction() as session:
+            session.update(user_id=user.id, username=user.username, version=user.session_version)
+        refused = other.post("/extensions/import/passwords", data={"token": token})
+        assert refused.status_code == (403 if role == "manager" else 410), role
+    assert submit(admin, imported, "Download").status_code == 200
+
+
+def test_the_generated_passwords_are_never_stored_in_the_clear(admin, imported, db, rows):
+    key = imported.get_data(as_text=True).split('name="token" value="')[1].split('"')[0].split(".")[1]
+    passwords = [r["password"] for r in rows("ps_auths") if r["id"] in ("2001", "2002")]
+    with db.engine.connect() as conn:
+        (ciphertext,) = conn.execute(sa.select(SealedData.ciphertext)).scalars().all()
+        everything = [str(row) for t in db.metadata.sorted_tables for row in conn.execute(sa.select(t))]
+    assert not any(p.encode() in ciphertext for p in passwords) and b"number,name" not in ciphertext
+    assert not any(key in row for row in everything)  # the key is only in the admin's page
+
+
+def test_a_download_of_generated_passwords_is_in_the_audit_log(admin, imported, db):
+    submit(admin, imported, "Download")
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "download")).one()
+    assert (entry.actor, entry.object_type, entry.changes) == ("user:alice", "SIP passwords", {"extensions": "2001, 2002"})
+    assert "download SIP passwords" in admin.get("/audit").get_data(as_text=True)
 
 
 def test_duplicates_within_the_file_and_existing_numbers_are_named(admin, api):

@@ -114,7 +114,8 @@ def import_page():
 
 @bp.post("/import")
 def import_csv():
-    """Upload → preview (every row checked, nothing written) → apply (all rows or none)."""
+    """Upload → preview (every row checked, nothing written) → apply (all rows or none) → the generated
+    passwords offered for one download."""
     if "apply" in request.form:
         try:
             result = csv_io.apply_upload(request.form.get("token"), g.user.id)
@@ -134,7 +135,15 @@ def import_csv():
 
 def _import_page(result, errors: dict, status: int):
     response = make_response(render_template("extensions/import.html", result=result, errors=errors), status)
-    # A preview holds a token that opens the file: no cache keeps it.
+    # A preview or a result holds a token that opens the file or the passwords: no cache keeps it.
     response.headers["Cache-Control"] = "no-store"
     return response
 
+
+@bp.post("/import/passwords")
+def import_credentials():
+    """The passwords an import generated, as a CSV download that works once (the token is in the form, so
+    it never lands in an access log)."""
+    data = csv_io.download_credentials(request.form.get("token"), g.user.id)
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="sip-passwords.csv"', "Cache-Control": "no-store"})
