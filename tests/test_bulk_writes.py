@@ -1,6 +1,6 @@
-"""Writes of hundreds of realtime rows at once (a CSV import, a large group) work in every process: in
-gunicorn's gevent worker, where psycogreen's wait callback makes psycopg2 refuse COPY, as in the CLI.
-The page flows are driven through gunicorn as deployed, by a real browser."""
+"""Writes of hundreds of realtime rows at once (a CSV import, a large group) work in every process: the
+CLI's, and gunicorn's gevent worker, whose psycogreen wait callback makes psycopg2 refuse COPY. The page
+flows are driven through gunicorn as deployed, by a real browser."""
 
 import json
 import urllib.request
