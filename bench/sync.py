@@ -1,10 +1,13 @@
 """`pbx sync` of 10,000 extensions from empty realtime tables on PostgreSQL, against a COPY of the very same
-rows in the same run; then the p50 of POST /api/extensions with 10,000 existing.
+rows in the same run; the app's bulk writer alone against that COPY, on a plain and on a green connection
+(psycogreen's, as in gunicorn's worker, where COPY is refused); then the p50 of POST /api/extensions with
+10,000 existing.
 
     .venv/bin/python -m bench.sync [--extensions N]
 
 Targets (issue 2): sync ≤ 1.5 s and ≥ 0.3× COPY's speed; POST p50 < 20 ms. Issue 7: a second sync with
-nothing to do ≤ a third of the full one.
+nothing to do ≤ a third of the full one. Issue 13: the bulk writer (its value checks included; COPY checks
+nothing) ≥ 0.3× COPY's speed, green or not.
 """
 
 import argparse
@@ -14,11 +17,15 @@ import statistics
 import time
 
 import sqlalchemy as sa
+from psycogreen.gevent import patch_psycopg
+from psycopg2.extensions import set_wait_callback
 
 from pbxweb.cli import run_sync
 from pbxweb.ext import db
 from pbxweb.models import Extension
+from pbxweb.realtime.diff import TableChanges
 from pbxweb.realtime.schema import SYNCED_TABLES, TABLES
+from pbxweb.realtime.store import write_changes
 
 from .setup import bench_app
 
@@ -68,6 +75,45 @@ def copy_rows(rows: dict[str, list[tuple]]) -> float:
         raw.close()
 
 
+def write_rows(rows: dict[str, list[tuple]], green: bool) -> float:
+    """The same rows through the app's own bulk writer, in one transaction: each row as the mapping makes
+    it (the columns it sets; the others stay NULL). `green`: with psycogreen's wait callback, as in
+    gunicorn's worker (taken off again at once: COPY, the baseline, refuses to run under it)."""
+    changes = []
+    for table, table_rows in rows.items():
+        names = [c.name for c in TABLES[table].columns]
+        inserts = [{n: v for n, v in zip(names, row, strict=True) if v is not None} for row in table_rows]
+        changes.append(TableChanges(table, inserts=inserts))
+    if green:
+        patch_psycopg()
+    try:
+        start = time.perf_counter()
+        with db.engine.begin() as conn:
+            for table_changes in changes:
+                write_changes(conn, table_changes, delete_extras=False)
+        return time.perf_counter() - start
+    finally:
+        set_wait_callback(None)
+
+
+def same_rows(a: dict[str, list[tuple]], b: dict[str, list[tuple]]) -> bool:
+    return {t: sorted(rows, key=repr) for t, rows in a.items()} == {t: sorted(rows, key=repr) for t, rows in b.items()}
+
+
+def compare_writer_with_copy(written: dict[str, list[tuple]], green: bool) -> None:
+    writer_times, copy_times = [], []
+    for _ in range(3):
+        truncate_realtime()
+        writer_times.append(write_rows(written, green))
+        assert same_rows(realtime_rows(), written)
+        truncate_realtime()
+        copy_times.append(copy_rows(written))
+    writer_s, copy_s = min(writer_times), min(copy_times)
+    label = "green connection (psycogreen)" if green else "plain connection"
+    print(f"bulk writer, {label}: {writer_s:.3f} s; COPY: {copy_s:.3f} s (best of 3); "
+          f"writer speed / COPY speed: {copy_s / writer_s:.2f}x (target >= 0.3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--extensions", type=int, default=10_000)
@@ -94,6 +140,9 @@ def main() -> None:
         print(f"pbx sync from empty tables: {sync_s:.3f} s (best of 3; target <= 1.5 s)")
         print(f"COPY of the same rows:      {copy_s:.3f} s (best of 3)")
         print(f"sync speed / COPY speed:    {copy_s / sync_s:.2f}x (target >= 0.3x)")
+
+        compare_writer_with_copy(written, green=False)
+        compare_writer_with_copy(written, green=True)
 
         noop_times = []
         for _ in range(3):

@@ -219,6 +219,22 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+class SealedData(db.Model):
+    """Something handed to one user for a short while — an upload between its preview and its import, the
+    SIP passwords an import generated — held here only as ciphertext whose key that user alone holds
+    (pbxweb/sealed.py). Deleted when it is opened; past `expires_at` it opens no more and is deleted."""
+
+    __tablename__ = "pbx_sealed"
+
+    # Random, and not the key: the id alone opens nothing.
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"), index=True)
+    # AES-GCM: the nonce, then the ciphertext and its tag.
+    ciphertext: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
 class AmiOutbox(db.Model):
     """AMI actions a committed change still needs (what realtime alone cannot apply: an outbound registration
     rebuilt, a cached object expired). Written in the change's own transaction, deleted once Asterisk has

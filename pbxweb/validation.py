@@ -41,6 +41,12 @@ class TooManyRequests(ServiceError):
     status = 429
 
 
+class Gone(ServiceError):
+    """Something handed out once (a preview's upload, a download of passwords) that was used or expired."""
+
+    status = 410
+
+
 class NotFound(ServiceError):
     status = 404
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "dashboard.redirect": (EVERY, frozenset({A, M, Q})),
     "live_api.redirect": (EVERY, frozenset({A, M, Q})),
     "live_api.waiting_call_groups": ADMIN_ONLY,
+    "extensions.import_credentials": ADMIN_ONLY,
     "live_api.click_to_call": EVERYONE,
     "dashboard.call": EVERYONE,
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",

@@ -4,12 +4,15 @@ CSV import and export, and what each role sees inside a page."""
 import html
 import io
 import re
+from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
 
+from pbxweb import sealed
 from pbxweb.auth.service import create_user
-from pbxweb.models import AuditEntry
+from pbxweb.models import AuditEntry, SealedData, utcnow
 
 HX = {"HX-Request": "true"}
 
@@ -148,6 +151,45 @@ def upload(browser, content: bytes):
                         content_type="multipart/form-data")
 
 
+class _Forms(HTMLParser):
+    """Each form of a page: its action, hidden fields and buttons."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict] = []
+        self._button = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action"), "hidden": {}, "buttons": []})
+        elif tag == "input" and attrs.get("type") == "hidden" and self.forms:
+            self.forms[-1]["hidden"][attrs["name"]] = attrs.get("value", "")
+        elif tag == "button" and self.forms:
+            self._button = {"name": attrs.get("name"), "value": attrs.get("value", ""), "text": ""}
+            self.forms[-1]["buttons"].append(self._button)
+
+    def handle_data(self, data):
+        if self._button is not None:
+            self._button["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "button":
+            self._button = None
+
+
+def submit(browser, page, button: str, url: str = "/extensions/import"):
+    """Press the button whose text starts with `button` on `page`, as a browser would: its form's hidden
+    fields and the button's own name and value, posted to the form's action."""
+    forms = _Forms()
+    forms.feed(page.get_data(as_text=True))
+    form, pressed = next((f, b) for f in forms.forms for b in f["buttons"] if b["text"].strip().startswith(button))
+    data = dict(form["hidden"])
+    if pressed["name"]:
+        data[pressed["name"]] = pressed["value"]
+    return browser.post(form["action"] or url, data=data)
+
+
 def test_a_csv_with_one_bad_row_lists_it_and_writes_nothing(admin, realtime_counts, db):
     before = realtime_counts()
     csv = b"number,name,email\n2001,Ann,ann@example.com\n2002,Bob,not-an-email\n2003,Cy,\n"
@@ -163,9 +205,8 @@ def test_a_good_csv_is_previewed_then_imported_with_its_realtime_rows(admin, row
     preview = upload(admin, csv)
     assert preview.status_code == 200 and "Import 2 extensions" in preview.get_data(as_text=True)
     assert rows("ps_endpoints") == []
-    content = preview.get_data(as_text=True).split('name="content" value="')[1].split('"')[0]
-    applied = admin.post("/extensions/import", data={"content": content, "apply": "1"})
-    assert applied.status_code == 302
+    applied = submit(admin, preview, "Import")
+    assert applied.status_code == 200 and "Imported 2 extensions." in applied.get_data(as_text=True)
     assert [r["id"] for r in rows("ps_endpoints")] == ["2001", "2002"]
     assert rows("ps_endpoints")[0]["callerid"] == '"Zoë Ann" <2001>' and rows("ps_endpoints")[0]["allow"] == "ulaw,alaw"
 
@@ -176,6 +217,7 @@ def test_a_good_csv_is_previewed_then_imported_with_its_realtime_rows(admin, row
     ("number,name\n2001,Zoë\n".encode("latin-1"), "is not UTF-8"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "is not"),
     (b"name\nAnn\n", "lacks the column number"),
+    (b"number,name\n", "has no rows under its header"),
     (b"", "is missing"),
 ])
 def test_a_file_that_is_no_csv_of_extensions_is_a_clear_error(admin, content, message):
@@ -186,6 +228,106 @@ def test_a_file_that_is_no_csv_of_extensions_is_a_clear_error(admin, content, me
 def test_ten_megabytes_of_junk_is_refused_at_the_door(admin):
     response = upload(admin, b"x" * (10 * 1024 * 1024))
     assert response.status_code == 413 and "larger than 8 MB" in response.get_data(as_text=True)
+
+
+def test_a_csv_with_cr_only_line_ends_is_read_by_the_page_and_the_cli(admin, runner, tmp_path, rows):
+    preview = upload(admin, b"number,name\r2001,Ann\r2002,Bob\r")
+    assert preview.status_code == 200 and "All 2 rows are valid" in preview.get_data(as_text=True)
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"number,name\r3001,Cy\r3002,Dee\r")
+    done = runner.invoke(args=["pbx", "import-extensions", str(mac)])
+    assert done.exit_code == 0 and "Imported 2" in done.output
+    assert [r["id"] for r in rows("ps_endpoints")] == ["3001", "3002"]
+
+
+def test_a_file_the_csv_reader_refuses_from_its_header_on_is_a_clear_error_on_the_page_and_in_the_cli(
+        admin, runner, tmp_path, realtime_counts):
+    before = realtime_counts()
+    # A header cell past the csv module's field limit: the reader refuses the very first line.
+    content = b"number,name," + b"x" * 200_000 + b"\n2001,Ann,\n"
+    response = upload(admin, content)
+    assert response.status_code == 400 and "is not valid CSV at line 1" in response.get_data(as_text=True)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    refused = runner.invoke(args=["pbx", "import-extensions", str(bad)])
+    assert isinstance(refused.exception, SystemExit) and refused.exit_code == 1
+    assert "error: file: is not valid CSV at line 1" in refused.output
+    assert realtime_counts() == before
+
+
+def test_a_file_that_previews_is_imported_whatever_its_size(admin, rows):
+    # 7 MB: cells padded with spaces, which the import strips.
+    content = ("number,name,email\n" + "".join(f"{2000 + i},Phone {i},{' ' * 7000}\n" for i in range(1000))).encode()
+    assert 7_000_000 < len(content) < 8 * 1024 * 1024
+    preview = upload(admin, content)
+    assert preview.status_code == 200 and "All 1000 rows are valid" in preview.get_data(as_text=True)
+    applied = submit(admin, preview, "Import")
+    assert applied.status_code == 200 and "Imported 1000 extensions." in applied.get_data(as_text=True)
+    assert len(rows("ps_endpoints")) == 1000
+
+
+def test_a_preview_is_imported_once(admin, rows):
+    preview = upload(admin, b"number,name\n2001,Ann\n")
+    assert submit(admin, preview, "Import").status_code == 200
+    again = submit(admin, preview, "Import")
+    assert again.status_code == 410 and "upload it again" in again.get_data(as_text=True)
+    assert [r["id"] for r in rows("ps_endpoints")] == ["2001"]
+
+
+@pytest.fixture
+def imported(admin):
+    """The result page of an import from the page: three rows, the first two without a password."""
+    preview = upload(admin, b"number,name,password\n2001,=Ann,\n2002,Bob,\n2003,Cy,Given-Passw0rd-123\n")
+    return submit(admin, preview, "Import")
+
+
+def test_an_import_offers_its_generated_passwords_once_as_a_spreadsheet_safe_csv(admin, imported, rows):
+    page = html.unescape(imported.get_data(as_text=True))
+    assert "2 of them got a generated SIP password" in page and "the download works once, within the next hour" in page
+    download = submit(admin, imported, "Download")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    passwords = {r["id"]: r["password"] for r in rows("ps_auths")}
+    assert download.get_data(as_text=True).splitlines() == [
+        "number,name,password", f"2001,'=Ann,{passwords['2001']}", f"2002,Bob,{passwords['2002']}"]
+    again = submit(admin, imported, "Download")
+    assert again.status_code == 410 and "downloaded already" in html.unescape(again.get_data(as_text=True))
+
+
+def test_the_generated_passwords_expire_an_hour_after_the_import(admin, imported, monkeypatch, db):
+    an_hour_later = utcnow() + timedelta(hours=1, seconds=1)
+    monkeypatch.setattr(sealed, "utcnow", lambda: an_hour_later)
+    assert submit(admin, imported, "Download").status_code == 410
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SealedData)) == 0
+
+
+def test_only_the_admin_who_imported_downloads_the_generated_passwords(app, admin, imported):
+    token = imported.get_data(as_text=True).split('name="token" value="')[1].split('"')[0]
+    for role in ("manager", "admin"):
+        user, _ = create_user(f"other-{role}", role, "correct horse battery")
+        other = app.test_client()
+        with other.session_transaction() as session:
+            session.update(user_id=user.id, username=user.username, version=user.session_version)
+        refused = other.post("/extensions/import/passwords", data={"token": token})
+        assert refused.status_code == (403 if role == "manager" else 410), role
+    assert submit(admin, imported, "Download").status_code == 200
+
+
+def test_the_generated_passwords_are_never_stored_in_the_clear(admin, imported, db, rows):
+    key = imported.get_data(as_text=True).split('name="token" value="')[1].split('"')[0].split(".")[1]
+    passwords = [r["password"] for r in rows("ps_auths") if r["id"] in ("2001", "2002")]
+    with db.engine.connect() as conn:
+        (ciphertext,) = conn.execute(sa.select(SealedData.ciphertext)).scalars().all()
+        everything = [str(row) for t in db.metadata.sorted_tables for row in conn.execute(sa.select(t))]
+    assert not any(p.encode() in ciphertext for p in passwords) and b"number,name" not in ciphertext
+    assert not any(key in row for row in everything)  # the key is only in the admin's page
+
+
+def test_a_download_of_generated_passwords_is_in_the_audit_log(admin, imported, db):
+    submit(admin, imported, "Download")
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "download")).one()
+    assert (entry.actor, entry.object_type, entry.changes) == ("user:alice", "SIP passwords", {"extensions": "2001, 2002"})
+    assert "download SIP passwords" in admin.get("/audit").get_data(as_text=True)
 
 
 def test_duplicates_within_the_file_and_existing_numbers_are_named(admin, api):

@@ -127,7 +127,7 @@ def test_sync_groups_touches_only_the_queue_tables(populated, db, runner, rows):
 
 
 def test_a_large_sync_streams_rows_that_match_the_hooks_byte_for_byte(app, db, runner):
-    # Enough rows for the COPY path, with the characters CSV has to quote.
+    # Hundreds of rows in one bulk write, with the characters an array literal has to quote.
     db.session.add_all(
         Extension(number=str(2000 + i), name=f"O'Neil, \\Jr {i}", sip_password=f'Pw"{i:016d},x', context="from-internal",
                   codecs="ulaw", voicemail=i % 2 == 0, max_contacts=1, is_active=True)

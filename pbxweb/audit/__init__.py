@@ -1,6 +1,7 @@
 """The audit log: every create, update and delete of what an admin manages — from a page, the API or the
 CLI — recorded with who, when, which object and which fields changed (old → new), in the same transaction
-as the change itself. Secrets are recorded as "changed", never their value.
+as the change itself. Secrets are recorded as "changed", never their value. Secrets taken away (a download
+of SIP passwords) are recorded too, by `record`.
 
 Like the realtime rows, it is written in `after_flush` with Core SQL on the flush's own connection: the
 change and its record commit or roll back together.
@@ -23,7 +24,9 @@ AUDITED = {
     Trunk: ("trunk", "name", {"password"}),
     User: ("user", "username", {"password_hash"}),
 }
-OBJECT_TYPES = tuple(object_type for object_type, _, _ in AUDITED.values())
+# What changes no model but is recorded all the same.
+SIP_PASSWORDS = "SIP passwords"
+OBJECT_TYPES = (*(object_type for object_type, _, _ in AUDITED.values()), SIP_PASSWORDS)
 # Bookkeeping, not an admin's change.
 IGNORED_FIELDS = {"id", "created_at", "session_version"}
 # Internal ids are recorded as what a person knows them by (an extension's number, a group's name).
@@ -172,13 +175,13 @@ def _after_flush(session: Session, flush_context) -> None:
         session.connection().execute(sa.insert(AuditEntry.__table__), rows)
 
 
-def record(action: str, object_type: str, key: str, changes: dict) -> None:
-    """An entry for what is not a change of a model (a secret mailed or downloaded), in the caller's
-    transaction: it commits with whatever the caller commits."""
+def record(action: str, object_type: str, object_key: str, changes: dict) -> None:
+    """An entry for something that is no change of a model (a secret mailed, passwords downloaded), in the
+    caller's transaction: it commits with whatever the caller commits."""
     from ..ext import db
 
     db.session.execute(sa.insert(AuditEntry.__table__).values(
-        at=utcnow(), actor=_actor(), action=action[:10], object_type=object_type, object_key=str(key)[:100],
+        at=utcnow(), actor=_actor(), action=action[:10], object_type=object_type, object_key=str(object_key)[:100],
         changes=changes))
 
 

@@ -49,6 +49,8 @@ RULES: dict[str, Rule] = {
     "live": EVERY_ROLE,
     "auth.logout": EVERY_ROLE,
     "extensions": CONFIGURATION,
+    # The SIP passwords an import generated (a POST: it deletes them as it hands them out).
+    "extensions.import_credentials": ADMIN_ONLY,
     "extensions_api": CONFIGURATION,
     "dids": CONFIGURATION,
     "dids_api": CONFIGURATION,

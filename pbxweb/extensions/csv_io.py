@@ -4,6 +4,10 @@ Export streams every extension (constant memory), its cells escaped so that a sp
 as a formula; passwords only when asked for. Import reads the whole file first and checks every row with
 the same rules as the API, then creates all of them in one transaction with their realtime rows — or,
 with any error anywhere, nothing at all.
+
+The page imports in two steps: the preview keeps the file it checked sealed on the server (pbxweb/sealed.py)
+and hands back a token, so the apply step imports exactly that file, whatever its size, once. The
+passwords an import generated are sealed the same way, for the admin to download once.
 """
 
 import csv
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from .. import audit, sealed
 from .. import validation as v
 from ..csv_cells import FORMULA_START, csv_line, spreadsheet_safe
 from ..ext import db
@@ -24,6 +29,10 @@ COLUMNS = ("number", "name", "email", "voicemail", "codecs", "context", "max_con
 IMPORT_COLUMNS = (*COLUMNS, "password")
 REQUIRED = ("number", "name")
 MAX_ROWS = 20_000
+# What pbxweb/sealed.py keeps for the page: the previewed file, the passwords an import generated.
+PREVIEWED_FILE = "previewed import"
+GENERATED_PASSWORDS = "generated passwords"
+CREDENTIAL_COLUMNS = ("number", "name", "password")
 
 
 def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str]:
@@ -53,6 +62,10 @@ class ImportResult:
     # (line in the file, field, message); line 1 is the header
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     created: int = 0
+    # The page's tokens: the previewed file, for the apply step; the generated passwords, for one download.
+    upload: str | None = None
+    credentials: str | None = None
+    generated: int = 0
 
 
 class UnreadableFile(v.ValidationError):
@@ -60,31 +73,22 @@ class UnreadableFile(v.ValidationError):
 
 
 def read_csv(raw: bytes) -> list[tuple[int, dict]]:
-    """(line, row) for each data row; refuses what is not a CSV of extensions with a clear message."""
+    """(line, row) for each data row; refuses what is not a CSV of extensions with a clear message. Every
+    read of the file, its header's included, is inside one handler: whatever the csv module refuses is
+    such a message too, never an exception."""
     try:
         text = raw.decode("utf-8-sig")  # a BOM, as Excel writes it, is fine
     except UnicodeDecodeError:
         raise UnreadableFile({"file": "is not UTF-8 text: save it as “CSV UTF-8” and try again"}) from None
     if "\x00" in text:
         raise UnreadableFile({"file": "is not a text file"})
-    lines = text.splitlines()
-    header_line = lines[0] if lines else ""
-    if not header_line.strip():
-        raise UnreadableFile({"file": f"is empty: the first line must name the columns ({', '.join(IMPORT_COLUMNS)})"})
-    if ";" in header_line and "," not in header_line:
-        raise UnreadableFile({"file": "separates its columns with ';': save it with commas (CSV) and try again"})
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader)]
-    unknown = [h for h in header if h not in IMPORT_COLUMNS]
-    if unknown:
-        raise UnreadableFile({"file": f"has unknown columns: {', '.join(unknown[:5])} (known: {', '.join(IMPORT_COLUMNS)})"})
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise UnreadableFile({"file": f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"})
-    if len(set(header)) != len(header):
-        raise UnreadableFile({"file": "names a column twice"})
-    rows = []
+    # newline="": lines may end in CR LF, LF or a lone CR (older Mac spreadsheets write those); the csv
+    # module tells a line end from a line break inside quotes.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        _check_header(header)
+        rows = []
         for record in reader:
             if not any(cell.strip() for cell in record):
                 continue
@@ -96,7 +100,24 @@ def read_csv(raw: bytes) -> list[tuple[int, dict]]:
             rows.append((reader.line_num, dict(zip(header, record, strict=True))))
     except csv.Error as exc:
         raise UnreadableFile({"file": f"is not valid CSV at line {reader.line_num}: {exc}"}) from None
+    if not rows:
+        raise UnreadableFile({"file": "has no rows under its header"})
     return rows
+
+
+def _check_header(header: list[str]) -> None:
+    if not any(header):
+        raise UnreadableFile({"file": f"is empty: the first line must name the columns ({', '.join(IMPORT_COLUMNS)})"})
+    if len(header) == 1 and ";" in header[0]:
+        raise UnreadableFile({"file": "separates its columns with ';': save it with commas (CSV) and try again"})
+    unknown = [h for h in header if h not in IMPORT_COLUMNS]
+    if unknown:
+        raise UnreadableFile({"file": f"has unknown columns: {', '.join(unknown[:5])} (known: {', '.join(IMPORT_COLUMNS)})"})
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise UnreadableFile({"file": f"lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"})
+    if len(set(header)) != len(header):
+        raise UnreadableFile({"file": "names a column twice"})
 
 
 def _as_fields(row: dict) -> dict:
@@ -111,20 +132,24 @@ def _as_fields(row: dict) -> dict:
     return data
 
 
-def import_extensions(raw: bytes, *, dry_run: bool, progress=iter) -> ImportResult:
+def import_extensions(raw: bytes, *, dry_run: bool, progress=iter, credentials_for: int | None = None) -> ImportResult:
     """Check every row; unless `dry_run` and only if every row is good, create them all in one transaction.
-    `progress` wraps the iteration over the rows (a progress bar)."""
+    `progress` wraps the iteration over the rows (a progress bar). `credentials_for`: a user id — the
+    passwords generated for rows without one are sealed for that user, in the same transaction
+    (`result.credentials`), so that they are never lost between the commit and the answer."""
     result = ImportResult()
     rows = read_csv(raw)
     result.rows = len(rows)
     built: list[tuple[int, Extension]] = []
+    generated: list[Extension] = []
     seen: dict[str, int] = {}
     for line, row in progress(rows):
         if "_columns" in row:
             result.errors.append((line, "_", row["_columns"]))
             continue
+        fields = _as_fields(row)
         try:
-            extension, _ = service.new_extension(_as_fields(row))
+            extension, _ = service.new_extension(fields)
         except v.ValidationError as error:
             result.errors.extend((line, f, m) for f, m in error.errors.items())
             continue
@@ -133,6 +158,8 @@ def import_extensions(raw: bytes, *, dry_run: bool, progress=iter) -> ImportResu
             continue
         seen[extension.number] = line
         built.append((line, extension))
+        if "password" not in fields:
+            generated.append(extension)
     taken = service.numbers_taken([e.number for _, e in built])
     result.errors.extend((line, "number", taken[e.number]) for line, e in built if e.number in taken)
     result.errors.sort()
@@ -140,6 +167,51 @@ def import_extensions(raw: bytes, *, dry_run: bool, progress=iter) -> ImportResu
         db.session.rollback()
         return result
     db.session.add_all(e for _, e in built)
+    if credentials_for is not None and generated:
+        result.credentials = sealed.seal(GENERATED_PASSWORDS, credentials_for, _credentials_csv(generated))
+        result.generated = len(generated)
     commit("file", "another change created one of these numbers meanwhile: nothing was imported, try again")
     result.created = len(built)
     return result
+
+
+def _credentials_csv(extensions: list[Extension]) -> bytes:
+    lines = [csv_line(CREDENTIAL_COLUMNS)]
+    lines.extend(csv_line(spreadsheet_safe(value) for value in (e.number, e.name, e.sip_password)) for e in extensions)
+    return "".join(lines).encode()
+
+
+def preview_upload(raw: bytes, user_id: int) -> ImportResult:
+    """The page's first step: check every row, write nothing. A file with no problem is kept sealed for the
+    second step (`result.upload`)."""
+    result = import_extensions(raw, dry_run=True)
+    if not result.errors:
+        result.upload = sealed.seal(PREVIEWED_FILE, user_id, raw)
+        db.session.commit()
+    return result
+
+
+def apply_upload(token: str | None, user_id: int) -> ImportResult:
+    """The page's second step: import the file this user's preview kept, once; the passwords it generates
+    are sealed for one download. A 410 when it was imported already or its hour is over."""
+    raw = sealed.open_once(PREVIEWED_FILE, user_id, token)
+    if raw is None:
+        db.session.commit()  # the expired files the open deleted stay deleted
+        raise v.Gone({"file": "you previewed was imported already, or its preview is over an hour old: upload it again"})
+    return import_extensions(raw, dry_run=False, credentials_for=user_id)
+
+
+def download_credentials(token: str | None, user_id: int) -> bytes:
+    """The CSV of the passwords an import generated (number, name, password), once, recorded in the audit
+    log. A 410 once it was downloaded or its hour is over."""
+    data = sealed.open_once(GENERATED_PASSWORDS, user_id, token)
+    if data is None:
+        db.session.commit()  # the expired files the open deleted stay deleted
+        raise v.Gone({"_": "these passwords were downloaded already, or their hour is over: the file is gone. "
+                           "A new password is made from its extension's row (Regenerate)."})
+    numbers = [row[0] for row in csv.reader(io.StringIO(data.decode(), newline=""))][1:]
+    shown = ", ".join(numbers[:10]) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+    audit.record("download", audit.SIP_PASSWORDS, f"generated for {len(numbers)} imported extensions",
+                 {"extensions": shown})
+    db.session.commit()
+    return data

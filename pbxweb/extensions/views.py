@@ -1,9 +1,7 @@
 """Extension pages: the list (search as you type, sort, paging), create and edit in a dialog with the
 service's own errors under each field, the SIP password shown once, delete after a confirmation."""
 
-import base64
-
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, g, make_response, render_template, request, stream_with_context
 
 from ..errors import error_response
 from .. import audit, mail
@@ -11,7 +9,7 @@ from ..ext import db
 from ..live import store as live
 from ..pages import closing, form_data, listing_changed, page_or_fragment, refused
 from ..paging import page_request
-from ..validation import ServiceError
+from ..validation import Gone, ServiceError
 from . import csv_io, service
 
 bp = Blueprint("extensions", __name__, url_prefix="/extensions")
@@ -144,27 +142,41 @@ def export_csv():
 
 @bp.get("/import")
 def import_page():
-    return render_template("extensions/import.html", result=None, errors={}, content=None)
+    return _import_page(None, {}, 200)
 
 
 @bp.post("/import")
 def import_csv():
-    """Upload → preview (every row checked, nothing written) → apply (all rows or none)."""
-    applying = "apply" in request.form
-    if applying:
-        raw = base64.b64decode(request.form.get("content", ""), validate=False)
+    """Upload → preview (every row checked, nothing written) → apply (all rows or none) → the generated
+    passwords offered for one download."""
+    if "apply" in request.form:
+        try:
+            result = csv_io.apply_upload(request.form.get("token"), g.user.id)
+        except Gone as gone:
+            return _import_page(None, gone.errors, gone.status)
     else:
         upload = request.files.get("file")
         raw = upload.read() if upload else b""
         if not raw:
-            return render_template("extensions/import.html", result=None, content=None,
-                                   errors={"file": "is missing: choose a CSV file"}), 400
-    try:
-        result = csv_io.import_extensions(raw, dry_run=not applying)
-    except csv_io.UnreadableFile as error:
-        return render_template("extensions/import.html", result=None, content=None, errors=error.errors), 400
-    if applying and result.created:
-        flash(f"Imported {result.created} extension{'s' if result.created != 1 else ''}.", "success")
-        return redirect(url_for("extensions.list_page"))
-    return render_template("extensions/import.html", result=result, errors={},
-                           content=base64.b64encode(raw).decode() if not result.errors else None), (400 if result.errors else 200)
+            return _import_page(None, {"file": "is missing: choose a CSV file"}, 400)
+        try:
+            result = csv_io.preview_upload(raw, g.user.id)
+        except csv_io.UnreadableFile as error:
+            return _import_page(None, error.errors, 400)
+    return _import_page(result, {}, 400 if result.errors else 200)
+
+
+def _import_page(result, errors: dict, status: int):
+    response = make_response(render_template("extensions/import.html", result=result, errors=errors), status)
+    # A preview or a result holds a token that opens the file or the passwords: no cache keeps it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/import/passwords")
+def import_credentials():
+    """The passwords an import generated, as a CSV download that works once (the token is in the form, so
+    it never lands in an access log)."""
+    data = csv_io.download_credentials(request.form.get("token"), g.user.id)
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="sip-passwords.csv"', "Cache-Control": "no-store"})
