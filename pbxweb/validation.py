@@ -135,7 +135,8 @@ def boolean(errors: Errors, field: str, value) -> bool | None:
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return value.lower() in ("true", "yes", "on", "1")
-    errors.check(field, False, "must be true or false")
+    # CSV files and forms say yes/no, JSON true/false: either is taken.
+    errors.check(field, False, "must be yes or no (true or false)")
     return None
 
 

@@ -39,7 +39,7 @@ EXPECTED = {
     }.items() for view in views], CONFIGURATION),
     **dict.fromkeys([f"extensions.{view}" for view in ("create", "delete", "edit_form", "export_csv", "import_csv",
                                                        "import_page", "list_page", "new_form", "new_password", "update",
-                                                       "phone_card", "email_phone_card", "options")],
+                                                       "phone_card", "email_phone_card", "options", "import_sample")],
                     CONFIGURATION),
     **dict.fromkeys([f"groups.{view}" for view in ("add_member", "candidates", "create", "delete", "detail", "edit_form",
                                                    "list_page", "move_member", "new_form", "remove_member",

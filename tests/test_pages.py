@@ -542,3 +542,26 @@ def test_roles_and_the_new_users_password_are_said_in_words(admin, app, db):
     assert "Quality checker (QA)" in form and "Administrator" in form
     created = admin.post("/users", data={"username": "zoe", "role": "qa"}, headers=HX).get_data(as_text=True)
     assert "Quality checker (QA)" in created and "into the phone" not in created
+
+
+def test_the_preview_lists_the_extensions_it_will_create(admin):
+    csv_file = b"number,name,voicemail,password\r\n2001,Ann Martin,yes,\r\n2002,Bob Okafor,no,Own-Secret-Pass-12345\r\n"
+    page = admin.post("/extensions/import", data={"file": (io.BytesIO(csv_file), "office.csv")},
+                      content_type="multipart/form-data").get_data(as_text=True)
+    table = page.split('id="import-preview"')[1].split("</table>")[0]
+    assert "Ann Martin" in table and "Bob Okafor" in table and "generated" in table and "from the file" in table
+    assert "Own-Secret-Pass" not in page
+
+
+def test_a_sample_file_imports_as_it_is(admin):
+    sample = admin.get("/extensions/import/sample.csv")
+    assert sample.mimetype == "text/csv" and "attachment" in sample.headers["Content-Disposition"]
+    page = admin.post("/extensions/import", data={"file": (io.BytesIO(sample.data), "sample.csv")},
+                      content_type="multipart/form-data")
+    assert page.status_code == 200 and "All 2 rows are valid" in page.get_data(as_text=True)
+
+
+def test_a_bad_yes_no_cell_is_explained_in_the_files_own_words(admin):
+    page = admin.post("/extensions/import", data={"file": (io.BytesIO(b"number,name,voicemail\r\n2001,Ann,maybe\r\n"), "a.csv")},
+                      content_type="multipart/form-data").get_data(as_text=True)
+    assert "must be yes or no" in page

@@ -66,7 +66,18 @@ class ImportResult:
     upload: str | None = None
     credentials: str | None = None
     generated: int = 0
+    # What the preview will create, as the page lists it (the first PREVIEW_ROWS).
+    preview: list[dict] = field(default_factory=list)
 
+
+PREVIEW_ROWS = 200
+
+# A file to start from: every column, with what each takes.
+SAMPLE = (
+    "number,name,email,voicemail,codecs,context,max_contacts,is_active,password\r\n"
+    "2001,Ann Martin,ann@example.com,yes,\"ulaw,alaw\",,1,yes,\r\n"
+    "2002,Bob Okafor,,no,,,2,yes,\r\n"
+)
 
 class UnreadableFile(v.ValidationError):
     """A file that cannot be read at all (encoding, separators, columns): one message, no rows."""
@@ -164,6 +175,10 @@ def import_extensions(raw: bytes, *, dry_run: bool, progress=iter, credentials_f
     result.errors.extend((line, "number", taken[e.number]) for line, e in built if e.number in taken)
     result.errors.sort()
     if result.errors or dry_run or not built:
+        if not result.errors:
+            result.preview = [{"line": line, "number": e.number, "name": e.name, "email": e.email, "voicemail": e.voicemail,
+                               "is_active": e.is_active, "password": "generated" if e in generated else "from the file"}
+                              for line, e in built[:PREVIEW_ROWS]]
         db.session.rollback()
         return result
     db.session.add_all(e for _, e in built)

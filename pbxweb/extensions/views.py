@@ -140,6 +140,12 @@ def export_csv():
     return Response(lines, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+@bp.get("/import/sample.csv")
+def import_sample():
+    return Response(csv_io.SAMPLE, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="extensions-sample.csv"'})
+
+
 @bp.get("/import")
 def import_page():
     return _import_page(None, {}, 200)
