@@ -185,6 +185,30 @@ def test_sign_in_returns_to_the_page_asked_for_and_never_elsewhere(client, app):
     assert away.headers["Location"] == "/"
 
 
+# `next` as it arrives in the query string, and where a browser would go with it if it were sent back.
+HOSTILE_NEXT = (
+    "//evil.example/",      # protocol-relative
+    "/%09/evil.example",    # a tab: browsers drop it, leaving //evil.example
+    "/%0d%0a/evil.example",  # CR LF: header injection, and //evil.example once dropped
+    "/%0a/evil.example",
+    "/%5Cevil.example",     # /\evil.example: a backslash is a slash to a browser
+    "%5C%5Cevil.example",
+    "/%5C%09/evil.example",
+    "%09//evil.example",
+    "https://evil.example/",
+    "https:/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+)
+
+
+@pytest.mark.parametrize("next_", HOSTILE_NEXT)
+def test_sign_in_never_sends_the_browser_to_another_site(client, app, next_):
+    create_user("alice", "admin", "correct horse battery")
+    response = client.post(f"/login?next={next_}", data={"username": "alice", "password": "correct horse battery"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
 def test_production_cookies_are_secure_httponly_and_samesite(make_db, tmp_path, monkeypatch):
     from pbxweb import create_app
 

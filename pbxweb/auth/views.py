@@ -1,5 +1,7 @@
 """Login and logout for the pages; the API authenticates with bearer tokens instead (pbxweb/api.py)."""
 
+import re
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from ..validation import TooManyRequests
@@ -30,10 +32,16 @@ def login():
 
 
 def _safe_next(target: str | None) -> str:
-    """Back to the page that asked for a sign-in, if it is one of ours (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    """Back to the page that asked for a sign-in, if it is a path on this site — never another site.
+
+    Decided on what a browser would make of the Location header: it drops tab, CR and LF anywhere in a URL
+    and reads `\\` as `/`, so `/\\evil.com` and `/<tab>/evil.com` are `//evil.com`, another host."""
+    if not target:
+        return url_for("dashboard.index")
+    seen = re.sub(r"[\t\r\n]", "", target).replace("\\", "/")
+    # A path: one slash, then no second one (`//host` is another site), and nothing unprintable for a header.
+    on_this_site = seen.startswith("/") and not seen.startswith("//") and seen.isprintable()
+    return seen if on_this_site else url_for("dashboard.index")
 
 
 @bp.post("/logout")
