@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .. import validation as v
-from ..csv_cells import FORMULA_START, csv_line, spreadsheet_safe
+from ..csv_cells import FORMULA_START, csv_line
 from ..ext import db
 from ..models import Extension
 from ..service_base import commit
@@ -42,7 +42,7 @@ def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str
             values["codecs"] = ",".join(values["codecs"])
             values["voicemail"] = "yes" if values["voicemail"] else "no"
             values["is_active"] = "yes" if values["is_active"] else "no"
-            yield csv_line(spreadsheet_safe(values[c]) for c in columns)
+            yield csv_line(values[c] for c in columns)
         after = rows[-1].number
         db.session.expunge_all()
 
