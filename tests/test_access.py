@@ -61,9 +61,13 @@ def test_every_route_has_an_expectation(app):
 
 
 def signed_in(app, user):
+    """A test client with a session of the user, as signing in makes one."""
+    from pbxweb.auth import sessions
+
     browser = app.test_client()
+    key = sessions.start(user)
     with browser.session_transaction() as session:
-        session.update(user_id=user.id, username=user.username, version=user.session_version)
+        session["key"] = key
     return browser
 
 
@@ -171,7 +175,7 @@ def test_signing_in_starts_a_new_session(client, app):
         session["planted"] = "by someone else"
     client.post("/login", data={"username": "alice", "password": "correct horse battery"})
     with client.session_transaction() as session:
-        assert "planted" not in session and session["user_id"]
+        assert "planted" not in session and session["key"]
 
 
 def test_sign_in_returns_to_the_page_asked_for_and_never_elsewhere(client, app):

@@ -249,30 +249,69 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     page.screenshot(path=str(screenshots / "calls-stats-desktop.png"), full_page=True)
 
 
-def test_a_deactivated_users_live_socket_is_closed(app, live_server, db):
+def open_socket(app, live_server, user):
+    """A live socket as the dashboard opens it, with a session of `user`; returns (client, its test browser)."""
+    import simple_websocket
+
+    from .test_access import signed_in
+
+    browser = signed_in(app, user)
+    cookie = browser.get_cookie("session")
+    host = live_server.split("//")[1]
+    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://127.0.0.1", "Cookie": f"session={cookie.value}"})
+    return client, browser
+
+
+def closed_within(client, seconds: float) -> bool:
+    import time
+
+    import simple_websocket
+
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            client.receive(timeout=0.2)
+    except simple_websocket.ConnectionClosed:
+        return True
+    return False
+
+
+@pytest.fixture
+def sockets(app, live_server):
     import contextlib
 
     import simple_websocket
 
+    app.config["LIVE_RECHECK_SECONDS"] = 0.3
+    opened = []
+
+    def open_as(user):
+        client, browser = open_socket(app, live_server, user)
+        opened.append(client)
+        return client, browser
+
+    yield open_as
+    for client in opened:
+        with contextlib.suppress(simple_websocket.ConnectionClosed):
+            client.close()
+
+
+def test_a_deactivated_users_live_socket_is_closed(app, db, sockets):
     from pbxweb.auth.service import update_user
     from pbxweb.models import User
 
-    app.config["LIVE_RECHECK_SECONDS"] = 0.3
     create_user("alice", "admin", "correct horse battery")
-    create_user("dora", "agent", "correct horse battery")
-    from .test_access import signed_in
+    dora, _ = create_user("dora", "agent", "correct horse battery")
+    client, _ = sockets(dora)
+    assert 'id="waiting-calls"' in client.receive(timeout=5)
+    update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
+    assert closed_within(client, 10)
 
-    dora = db.session.query(User).filter_by(username="dora").one()
-    browser = signed_in(app, dora)
-    cookie = browser.get_cookie("session")
-    host = live_server.split("//")[1]
-    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://127.0.0.1", "Cookie": f"session={cookie.value}"})
-    try:
-        assert 'id="waiting-calls"' in client.receive(timeout=5)
-        update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
-        with pytest.raises(simple_websocket.ConnectionClosed):
-            for _ in range(20):
-                client.receive(timeout=0.5)
-    finally:
-        with contextlib.suppress(simple_websocket.ConnectionClosed):
-            client.close()
+
+def test_logging_out_closes_the_live_socket_of_that_session(app, db, sockets):
+    alice, _ = create_user("alice", "admin", "correct horse battery")
+    client, browser = sockets(alice)
+    assert 'id="waiting-calls"' in client.receive(timeout=5)
+    token = browser.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert closed_within(client, 10)

@@ -25,7 +25,7 @@ AUDITED = {
 }
 OBJECT_TYPES = tuple(object_type for object_type, _, _ in AUDITED.values())
 # Bookkeeping, not an admin's change.
-IGNORED_FIELDS = {"id", "created_at", "session_version"}
+IGNORED_FIELDS = {"id", "created_at"}
 # Internal ids are recorded as what a person knows them by (an extension's number, a group's name).
 SHOWN_AS = {"password_hash": "password", "extension_id": "extension", "destination_id": "destination",
             "sip_password": "SIP password"}

@@ -12,6 +12,7 @@ from ..ext import db
 from ..extensions.service import get_extension
 from ..models import ROLES, ApiToken, LoginFailures, User, as_utc, utcnow
 from ..service_base import commit, get_or_not_found, upsert_insert
+from . import sessions
 
 MIN_USER_PASSWORD = 12
 
@@ -180,7 +181,7 @@ def update_user(user_id: int, data: dict, acting: User) -> User:
         errors.check("is_active", bool(is_active), "of your own account cannot be switched off")
     errors.raise_if_any()
     if not is_active and user.is_active:
-        user.session_version += 1
+        sessions.end_all_of(user)
     user.role, user.is_active, user.extension = role, is_active, extension
     commit()
     return user
@@ -191,6 +192,6 @@ def reset_password(user_id: int) -> tuple[User, str]:
     user = get_or_not_found(User, f"user {user_id}", id=user_id, lock=True)
     password = v.generate_password(20)
     user.set_password(password)
-    user.session_version += 1
+    sessions.end_all_of(user)
     commit()
     return user, password

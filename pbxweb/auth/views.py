@@ -5,7 +5,7 @@ import re
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from ..validation import TooManyRequests
-from . import service
+from . import service, sessions
 
 bp = Blueprint("auth", __name__)
 
@@ -20,12 +20,9 @@ def login():
             error, status = refused.errors["_"], refused.status
         else:
             if user is not None:
-                # A new session from scratch (nothing of the anonymous one survives), tied to the account's
-                # session version so that a password reset or a deactivation ends it.
+                # A new session from scratch: nothing of the anonymous one survives.
                 session.clear()
-                session["user_id"] = user.id
-                session["username"] = user.username
-                session["version"] = user.session_version
+                session["key"] = sessions.start(user)
                 return redirect(_safe_next(request.args.get("next")))
             error, status = "Unknown user or wrong password.", 401
     return render_template("auth/login.html", error=error), status
@@ -46,5 +43,8 @@ def _safe_next(target: str | None) -> str:
 
 @bp.post("/logout")
 def logout():
+    # Ended on the server: the cookie, replayed, opens nothing.
+    if "key" in session:
+        sessions.end(session["key"])
     session.clear()
     return redirect(url_for("auth.login"))

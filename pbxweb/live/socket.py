@@ -5,26 +5,25 @@ own, else it is refused before the upgrade. Each connection subscribes to this p
 bounded queue, drained by this one greenlet, the only one that writes to the socket: a slow browser falls
 behind alone (its queue overflows into "send everything again"), never slowing the others. On every
 (re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
-receives is rendered for its user, with the same role rules as the API.
+receives is rendered for its user, with the same role rules as the API. Every RECHECK_SECONDS it checks that
+its session still lives, and closes once it has ended.
 """
 
 import socket as socketlib
 import time
 
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, current_app, g, request, session
 from flask_sock import Sock
 from gevent.event import AsyncResult
 from gevent.queue import Empty
 
 from ..ext import db
-from ..models import User
 from .hub import hub
 
 bp = Blueprint("live", __name__)
 sock = Sock()
 
-# How often a socket checks that its user may still see it (deactivated, password reset); the app config
-# LIVE_RECHECK_SECONDS overrides it (tests).
+# How often a socket checks that its session lives; the app config LIVE_RECHECK_SECONDS overrides it (tests).
 RECHECK_SECONDS = 15
 
 
@@ -40,11 +39,14 @@ def refuse_other_origins():
         abort(403)
 
 
-def _still_allowed(user_id: int, version: int) -> bool:
-    user = db.session.get(User, user_id)
-    allowed = user is not None and user.is_active and user.session_version == version
+def _session_lives(session_key: str) -> bool:
+    """False once the session has ended (logout, reset, deactivation, idle). An open dashboard counts as use
+    of its session."""
+    from ..auth import sessions
+
+    alive = sessions.user_of(session_key) is not None
     db.session.remove()  # a socket lives for hours: hold no connection while it waits
-    return allowed
+    return alive
 
 
 @sock.route("/live/ws", bp=bp, endpoint="socket")
@@ -55,7 +57,7 @@ def socket(ws):
     # delayed ACK of the one before (tens of milliseconds per push).
     ws.sock.setsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY, 1)
     user = g.user
-    user_id, version = user.id, user.session_version
+    session_key = session["key"]
     recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
     queue = hub.subscribe()
     try:
@@ -69,7 +71,7 @@ def socket(ws):
             except Empty:
                 message = None
             if time.monotonic() - checked >= recheck:
-                if not _still_allowed(user_id, version):
+                if not _session_lives(session_key):
                     return
                 checked = time.monotonic()
             if message is None:
