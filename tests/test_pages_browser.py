@@ -8,6 +8,8 @@ from werkzeug.serving import make_server
 
 from pbxweb.auth.service import create_user
 
+from .test_live_api import site as live_site  # noqa: F401 — a fixture
+
 
 
 @pytest.fixture
@@ -305,6 +307,32 @@ def test_a_deactivated_users_live_socket_is_closed(app, db, sockets):
     client, _ = sockets(dora)
     assert 'id="waiting-calls"' in client.receive(timeout=5)
     update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
+    assert closed_within(client, 10)
+
+
+def test_a_live_socket_closes_on_a_role_change_and_reopens_with_what_the_new_role_may_see(app, db, live_site, sockets):
+    from pbxweb.auth.service import update_user
+
+    boss, _ = create_user("boss", "admin", "correct horse battery")
+    alice, _ = create_user("alice", "admin", "correct horse battery", "1003")  # 1003 rings in Support only
+    client, _ = sockets(alice)
+    first = client.receive(timeout=5)
+    assert 'id="waiting-1-1"' in first and 'id="waiting-1-2"' in first  # an admin: both groups' callers
+    assert not closed_within(client, 1.5)  # rechecked several times: nothing changed, it stays open
+    update_user(alice.id, {"role": "agent"}, boss)
+    assert closed_within(client, 10)
+    again, _ = sockets(alice)
+    first = again.receive(timeout=5)
+    assert 'id="waiting-1-2"' in first and 'id="waiting-1-1"' not in first  # an agent of Support
+
+
+def test_a_live_socket_closes_when_its_users_groups_change(app, db, api, live_site, sockets):
+    carl, _ = create_user("carl", "agent", "correct horse battery", "1003")
+    client, _ = sockets(carl)
+    assert 'id="waiting-1-1"' not in client.receive(timeout=5)
+    assert not closed_within(client, 1)
+    members = [{"number": "1001"}, {"number": "1002"}, {"number": "1003"}]
+    assert api.put(f"/api/groups/{live_site['sales']}/members", json={"members": members}).status_code == 200
     assert closed_within(client, 10)
 
 

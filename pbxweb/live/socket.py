@@ -6,7 +6,7 @@ bounded queue, drained by this one greenlet, the only one that writes to the soc
 behind alone (its queue overflows into "send everything again"), never slowing the others. On every
 (re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
 receives is rendered for its user, with the same role rules as the API. Every RECHECK_SECONDS it checks that
-its session still lives, and closes once it has ended.
+its session still lives and that what its user may see has not changed, and closes if either did.
 """
 
 import socket as socketlib
@@ -23,7 +23,8 @@ from .hub import hub
 bp = Blueprint("live", __name__)
 sock = Sock()
 
-# How often a socket checks that its session lives; the app config LIVE_RECHECK_SECONDS overrides it (tests).
+# How often a socket checks that its session lives and that its user may still see what it was sent; the app
+# config LIVE_RECHECK_SECONDS overrides it (tests).
 RECHECK_SECONDS = 15
 
 
@@ -39,14 +40,16 @@ def refuse_other_origins():
         abort(403)
 
 
-def _session_lives(session_key: str) -> bool:
-    """False once the session has ended (logout, reset, deactivation, idle). An open dashboard counts as use
-    of its session."""
+def _sight_now(session_key: str) -> tuple | None:
+    """What this session's user may see now (panels.viewer: role, groups, own phone); None once the session
+    has ended (logout, reset, deactivation, idle). An open dashboard counts as use of its session."""
     from ..auth import sessions
+    from ..waiting_calls import panels
 
-    alive = sessions.user_of(session_key) is not None
+    user = sessions.user_of(session_key)
+    sight = None if user is None else panels.viewer(user)
     db.session.remove()  # a socket lives for hours: hold no connection while it waits
-    return alive
+    return sight
 
 
 @sock.route("/live/ws", bp=bp, endpoint="socket")
@@ -71,7 +74,9 @@ def socket(ws):
             except Empty:
                 message = None
             if time.monotonic() - checked >= recheck:
-                if not _session_lives(session_key):
+                # Changed (a role, an own extension, a group's members) or ended: close. The browser reconnects
+                # and is sent every panel as it may now see them, or is refused.
+                if _sight_now(session_key) != viewer:
                     return
                 checked = time.monotonic()
             if message is None:
