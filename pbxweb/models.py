@@ -225,9 +225,18 @@ class ApiToken(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"), index=True)
     # sha256 of the token: a leaked database does not hand out working tokens.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # What it is for ("nightly export"), to tell it apart on the users page.
+    name: Mapped[str] = mapped_column(sa.String(80))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Written at most once a minute.
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+    @property
+    def label(self) -> str:
+        """How the audit log and the CLI name it: the name is not unique, the id is."""
+        return f"{self.name} (#{self.id})"
 
 
 class AmiOutbox(db.Model):

@@ -17,7 +17,7 @@ EVERYONE = (EVERY, EVERY)
 
 EXPECTED = {
     **dict.fromkeys(["audit.list_page", "users.create", "users.edit_form", "users.list_page", "users.new_form",
-                     "users.reset_password", "users.update"], ADMIN_ONLY),
+                     "users.reset_password", "users.revoke_token", "users.update"], ADMIN_ONLY),
     **dict.fromkeys(["dashboard.index", "dashboard.pick_up", "auth.logout", "live_api.ami_status",
                      "live_api.extension_status", "live_api.pick_up", "live_api.waiting_calls", "live.socket"], EVERYONE),
     "dashboard.redirect": (EVERY, frozenset({A, M, Q})),

@@ -108,6 +108,11 @@ def office(app, db):
                               "password": "trunk-Secret-99", "register": True, "match": ["198.51.100.0/24"]})
     create_user("mia", "manager", "correct horse battery")
     create_user("dev", "agent", "correct horse battery", "2004")
+    from pbxweb.auth.service import create_token
+
+    create_token("mia", "nightly export")
+    create_token("mia", "wallboard")
+    create_token("dev", "softphone script")
     states = ["NOT_INUSE"] * 20 + ["INUSE"] * 6 + ["RINGING"] * 3 + ["ONHOLD"] * 2
     with db.engine.begin() as conn:
         conn.execute(sa.insert(ExtensionStatus.__table__), [
@@ -187,6 +192,22 @@ def test_delete_asks_in_a_dialog_naming_the_extension_and_removes_its_rows(app, 
     page.click("#confirm-dialog [data-answer=yes]")
     page.wait_for_selector("#ext-2040", state="detached")
     assert rows("ps_endpoints", id="2040") == [] and rows("ps_auths", id="2040") == []
+
+
+def test_a_token_is_revoked_after_a_dialog_naming_it_and_a_reset_takes_the_users_tokens_off_the_page(app, live_server, page, office):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/users")
+    assert page.locator("#token-rows tr").count() == 3
+    page.click("#token-rows tr:has-text('nightly export') >> text=Revoke")
+    dialog = page.wait_for_selector("#confirm-dialog[open]")
+    assert "Revoke the API token “nightly export” of mia?" in dialog.inner_text()
+    page.click("#confirm-dialog [data-answer=yes]")
+    page.wait_for_selector("#token-rows tr:has-text('nightly export')", state="detached")
+    page.click("tr:has-text('dev') >> text=Reset password")
+    page.click("#confirm-dialog [data-answer=yes]")
+    page.wait_for_selector("#panel[open] >> text=New password for dev")
+    page.wait_for_selector("#token-rows tr:has-text('softphone script')", state="detached")
+    assert page.locator("#token-rows tr").count() == 1  # mia's wallboard
 
 
 def test_a_csv_with_one_bad_row_shows_that_row_and_writes_nothing(app, live_server, page, rows, office, tmp_path):

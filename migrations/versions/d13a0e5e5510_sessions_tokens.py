@@ -1,5 +1,6 @@
 """Browser sessions held on the server (logout and an idle timeout end them; a password reset or a
-deactivation deletes them) instead of a version number in a signed cookie.
+deactivation deletes them) instead of a version number in a signed cookie; API tokens get a name and the
+time they were last used, for the users page and `pbx tokens`.
 
 Revision ID: d13a0e5e5510
 Revises: c4f1a2b3d5e6
@@ -26,6 +27,12 @@ def upgrade():
     )
     op.create_index("ix_pbx_sessions_user_id", "pbx_sessions", ["user_id"])
     op.create_index("ix_pbx_sessions_last_seen_at", "pbx_sessions", ["last_seen_at"])
+    with op.batch_alter_table("pbx_api_tokens") as batch:
+        # Tokens made before they had names.
+        batch.add_column(sa.Column("name", sa.String(80), nullable=False, server_default="API token"))
+        batch.add_column(sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("pbx_api_tokens") as batch:
+        batch.alter_column("name", server_default=None)
     # Every cookie signed with a version is refused from now on (it names no session row): all sign in again.
     with op.batch_alter_table("pbx_users") as batch:
         batch.drop_column("session_version")
@@ -34,6 +41,9 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("pbx_users") as batch:
         batch.add_column(sa.Column("session_version", sa.Integer, nullable=False, server_default="0"))
+    with op.batch_alter_table("pbx_api_tokens") as batch:
+        batch.drop_column("last_used_at")
+        batch.drop_column("name")
     op.drop_index("ix_pbx_sessions_last_seen_at", "pbx_sessions")
     op.drop_index("ix_pbx_sessions_user_id", "pbx_sessions")
     op.drop_table("pbx_sessions")
