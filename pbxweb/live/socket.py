@@ -64,8 +64,9 @@ def socket(ws):
     recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
     queue = hub.subscribe()
     try:
-        ws.send(panels.all_panels(user))
+        # Taken before the panels are rendered: a change in between shows up at the first re-check.
         viewer = panels.viewer(user)
+        ws.send(panels.all_panels(user))
         db.session.remove()
         checked = time.monotonic()
         while True:
@@ -74,7 +75,7 @@ def socket(ws):
             except Empty:
                 message = None
             if time.monotonic() - checked >= recheck:
-                # Changed (a role, an own extension, a group's members) or ended: close. The browser reconnects
+                # Changed (a role, the groups, having a phone) or ended: close. The browser reconnects
                 # and is sent every panel as it may now see them, or is refused.
                 if _sight_now(session_key) != viewer:
                     return
