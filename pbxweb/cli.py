@@ -110,12 +110,49 @@ def create_user_command(username, role, extension_number, password_stdin):
 
 @pbx.command("create-token")
 @click.argument("username")
-def create_token_command(username):
+@click.option("--name", default="API token", show_default=True, help="What it is for, as `tokens` lists it.")
+def create_token_command(username, name):
     """Print a new API bearer token for USERNAME (shown once)."""
     from .auth.service import create_token
 
     try:
-        click.echo(create_token(username))
+        click.echo(create_token(username, name))
+    except ServiceError as error:
+        _fail(error)
+
+
+def _when(value) -> str:
+    from .models import as_utc
+
+    return f"{as_utc(value).astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if value is not None else "never"
+
+
+@pbx.command("tokens")
+@click.argument("username")
+def tokens_command(username):
+    """List USERNAME's API tokens: id, name, created, last used (the tokens themselves are not stored)."""
+    from .auth.service import list_tokens
+
+    try:
+        tokens = list_tokens(username)
+    except ServiceError as error:
+        _fail(error)
+    if not tokens:
+        click.echo(f"{username} has no API tokens.")
+        return
+    click.echo(f"{'id':>6}  {'name':<30} {'created':<20} last used")
+    for token in tokens:
+        click.echo(f"{token.id:>6}  {token.name:<30} {_when(token.created_at):<20} {_when(token.last_used_at)}")
+
+
+@pbx.command("revoke-token")
+@click.argument("token_id", type=int)
+def revoke_token_command(token_id):
+    """Revoke the API token with this id (see `tokens`): it stops working at once, for good."""
+    from .auth.service import revoke_token
+
+    try:
+        click.echo(f"Revoked {revoke_token(token_id)}.")
     except ServiceError as error:
         _fail(error)
 

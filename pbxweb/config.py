@@ -37,6 +37,7 @@ SETTINGS = (
     ("PBX_TIMEZONE", None, "the site's time zone (IANA name, `Europe/Amsterdam`) for call times; default: the server's"),
     ("PBX_BEHIND_PROXY", "off", "`on` when exactly one reverse proxy (the shipped nginx site) is in front: trust its X-Forwarded-Proto/Host/For"),
     ("PBX_WAIT_WARN_SECONDS", "60", "a caller waiting longer turns amber on the dashboard, twice as long red"),
+    ("PBX_SESSION_IDLE_HOURS", "12", "a signed-in browser that makes no request for this many hours is signed out"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
     ("PBX_SIP_PUBLIC_HOST", None, "the address phones register to, on their setup card; default: PBX_EXTERNAL_ADDRESS, else PBX_SIP_BIND, else the host name the browser used"),
     ("PBX_SMTP_HOST", None, "mail server for phone setup cards; none: cards are not e-mailed"),
@@ -56,6 +57,16 @@ def _secret_key(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return key_file.read_text().strip()
+
+
+def _hours(name: str, value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = 0
+    if not 0 < hours < 24 * 366:
+        raise ValueError(f"{name} must be a number of hours above 0 (like 12 or 0.5), not {value!r}")
+    return hours
 
 
 def _flag(value: str) -> bool:
@@ -82,6 +93,7 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "PBX_WAIT_WARN_SECONDS": int(values.pop("PBX_WAIT_WARN_SECONDS")),
         "PBX_SMTP_PORT": int(values.pop("PBX_SMTP_PORT")),
         "PBX_SMTP_STARTTLS": _flag(values.pop("PBX_SMTP_STARTTLS")),
+        "PBX_SESSION_IDLE_HOURS": _hours("PBX_SESSION_IDLE_HOURS", values.pop("PBX_SESSION_IDLE_HOURS")),
         **values,
     }
     return config

@@ -1,5 +1,6 @@
-"""CSV that is safe to open in a spreadsheet: one line at a time (for streaming), and no cell a spreadsheet
-would run as a formula (=cmd|' /C calc'!A0)."""
+"""CSV that is safe to open in a spreadsheet, written one line at a time (for streaming). Every CSV the app
+serves is written by csv_line, so no cell of any of them is one a spreadsheet would run as a formula
+(=cmd|' /C calc'!A0): names and numbers come from admins and from callers alike."""
 
 import csv
 import io
@@ -14,5 +15,5 @@ def spreadsheet_safe(value) -> str:
 
 def csv_line(values) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(values)
+    csv.writer(out, lineterminator="\r\n").writerow(spreadsheet_safe(value) for value in values)
     return out.getvalue()

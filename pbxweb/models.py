@@ -129,8 +129,6 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(sa.String(20))
     extension_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pbx_extensions.id", ondelete="SET NULL"))
     is_active: Mapped[bool] = mapped_column(default=True)
-    # Carried in each browser session: raising it (a password reset, a deactivation) ends every session.
-    session_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     extension: Mapped[Extension | None] = relationship()
@@ -140,6 +138,21 @@ class User(db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class BrowserSession(db.Model):
+    """A signed-in browser (auth/sessions.py): the session lives exactly as long as this row."""
+
+    __tablename__ = "pbx_sessions"
+
+    # sha256 of the random key the session cookie carries: a leaked database opens no session.
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Written at most once a minute: the idle timeout counts from here.
+    last_seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+
+    user: Mapped[User] = relationship()
 
 
 class LoginFailures(db.Model):
@@ -214,9 +227,18 @@ class ApiToken(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"), index=True)
     # sha256 of the token: a leaked database does not hand out working tokens.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # What it is for ("nightly export"), to tell it apart on the users page.
+    name: Mapped[str] = mapped_column(sa.String(80))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Written at most once a minute.
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+    @property
+    def label(self) -> str:
+        """How the audit log and the CLI name it: the name is not unique, the id is."""
+        return f"{self.name} (#{self.id})"
 
 
 class SealedData(db.Model):

@@ -17,7 +17,7 @@ EVERYONE = (EVERY, EVERY)
 
 EXPECTED = {
     **dict.fromkeys(["audit.list_page", "users.create", "users.edit_form", "users.list_page", "users.new_form",
-                     "users.reset_password", "users.update"], ADMIN_ONLY),
+                     "users.reset_password", "users.revoke_token", "users.update"], ADMIN_ONLY),
     **dict.fromkeys(["dashboard.index", "dashboard.pick_up", "auth.logout", "live_api.ami_status",
                      "live_api.extension_status", "live_api.pick_up", "live_api.waiting_calls", "live.socket"], EVERYONE),
     "dashboard.redirect": (EVERY, frozenset({A, M, Q})),
@@ -63,9 +63,13 @@ def test_every_route_has_an_expectation(app):
 
 
 def signed_in(app, user):
+    """A test client with a session of the user, as signing in makes one."""
+    from pbxweb.auth import sessions
+
     browser = app.test_client()
+    key = sessions.start(user)
     with browser.session_transaction() as session:
-        session.update(user_id=user.id, username=user.username, version=user.session_version)
+        session["key"] = key
     return browser
 
 
@@ -173,7 +177,7 @@ def test_signing_in_starts_a_new_session(client, app):
         session["planted"] = "by someone else"
     client.post("/login", data={"username": "alice", "password": "correct horse battery"})
     with client.session_transaction() as session:
-        assert "planted" not in session and session["user_id"]
+        assert "planted" not in session and session["key"]
 
 
 def test_sign_in_returns_to_the_page_asked_for_and_never_elsewhere(client, app):
@@ -185,6 +189,30 @@ def test_sign_in_returns_to_the_page_asked_for_and_never_elsewhere(client, app):
     client.post("/logout")
     away = client.post("/login?next=//evil.example/", data={"username": "alice", "password": "correct horse battery"})
     assert away.headers["Location"] == "/"
+
+
+# `next` as it arrives in the query string, and where a browser would go with it if it were sent back.
+HOSTILE_NEXT = (
+    "//evil.example/",      # protocol-relative
+    "/%09/evil.example",    # a tab: browsers drop it, leaving //evil.example
+    "/%0d%0a/evil.example",  # CR LF: header injection, and //evil.example once dropped
+    "/%0a/evil.example",
+    "/%5Cevil.example",     # /\evil.example: a backslash is a slash to a browser
+    "%5C%5Cevil.example",
+    "/%5C%09/evil.example",
+    "%09//evil.example",
+    "https://evil.example/",
+    "https:/evil.example",
+    "javascript:alert(1)",
+    "evil.example",
+)
+
+
+@pytest.mark.parametrize("next_", HOSTILE_NEXT)
+def test_sign_in_never_sends_the_browser_to_another_site(client, app, next_):
+    create_user("alice", "admin", "correct horse battery")
+    response = client.post(f"/login?next={next_}", data={"username": "alice", "password": "correct horse battery"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 def test_production_cookies_are_secure_httponly_and_samesite(make_db, tmp_path, monkeypatch):

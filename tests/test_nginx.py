@@ -2,6 +2,9 @@
 certificate made here, ports on 127.0.0.1, the app trusting exactly that one proxy hop. A page and the live
 socket work through it, and the socket's Origin check agrees with the headers nginx passes on."""
 
+import grp
+import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -29,6 +32,15 @@ def site_for_test(upstream_port: int, port: int, cert: Path, key: Path) -> str:
     return text.replace("/opt/mini-pbx/static/", f"{ROOT / 'static'}/")
 
 
+def worker_user() -> str:
+    """nginx's workers run as whoever runs the test, like the gunicorn they front: as root nginx would make
+    them `nobody`, who cannot read a clone in a folder only its owner may enter (a 0700 home, mktemp -d), nor
+    pytest's own 0700 temp folder."""
+    if os.geteuid() != 0:
+        return ""  # not root: the workers are this user already
+    return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
+
+
 @pytest.fixture
 def nginx(tmp_path, request):
     if not Path(NGINX).exists():
@@ -45,7 +57,7 @@ daemon off;
 worker_processes 1;
 pid {tmp_path}/nginx.pid;
 error_log {tmp_path}/error.log;
-{"user nobody nogroup;" if __import__("os").geteuid() == 0 else ""}
+{worker_user()}
 events {{ worker_connections 256; }}
 http {{
     access_log off;

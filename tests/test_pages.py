@@ -14,6 +14,8 @@ from pbxweb import sealed
 from pbxweb.auth.service import create_user
 from pbxweb.models import AuditEntry, SealedData, utcnow
 
+from .test_access import signed_in
+
 HX = {"HX-Request": "true"}
 
 
@@ -22,10 +24,7 @@ def admin(app, db):
     user, _ = create_user("alice", "admin", "correct horse battery")
     db.session.execute(sa.delete(AuditEntry))  # the fixture's own account is not what a test looks at
     db.session.commit()
-    browser = app.test_client()
-    with browser.session_transaction() as session:
-        session.update(user_id=user.id, username=user.username, version=user.session_version)
-    return browser
+    return signed_in(app, user)
 
 
 def new_extension(browser, **fields):
@@ -118,9 +117,7 @@ def test_the_audit_log_filters_by_user_type_and_date(admin, api):
 
 def test_an_agent_sees_only_its_own_groups(app, api, two_groups):
     user, _ = create_user("agent1003", "agent", "correct horse battery", "1003")
-    browser = app.test_client()
-    with browser.session_transaction() as session:
-        session.update(user_id=user.id, username=user.username, version=0)
+    browser = signed_in(app, user)
     page = browser.get("/groups").get_data(as_text=True)
     assert "Support" in page and "Sales" not in page
     assert browser.get(f"/groups/{two_groups['sales']}").status_code == 404
@@ -305,9 +302,7 @@ def test_only_the_admin_who_imported_downloads_the_generated_passwords(app, admi
     token = imported.get_data(as_text=True).split('name="token" value="')[1].split('"')[0]
     for role in ("manager", "admin"):
         user, _ = create_user(f"other-{role}", role, "correct horse battery")
-        other = app.test_client()
-        with other.session_transaction() as session:
-            session.update(user_id=user.id, username=user.username, version=user.session_version)
+        other = signed_in(app, user)
         refused = other.post("/extensions/import/passwords", data={"token": token})
         assert refused.status_code == (403 if role == "manager" else 410), role
     assert submit(admin, imported, "Download").status_code == 200
@@ -359,9 +354,7 @@ def test_the_export_round_trips_through_the_import(admin, api, db):
 
 def test_only_an_admin_exports_passwords(app, api):
     user, _ = create_user("mgr", "manager", "correct horse battery")
-    browser = app.test_client()
-    with browser.session_transaction() as session:
-        session.update(user_id=user.id, username=user.username, version=0)
+    browser = signed_in(app, user)
     assert browser.get("/extensions/export.csv").status_code == 200
     assert browser.get("/extensions/export.csv?passwords=1").status_code == 403
 

@@ -9,6 +9,7 @@ from werkzeug.serving import make_server
 from pbxweb.auth.service import create_user
 
 from .conftest import console_errors
+from .test_live_api import site as live_site  # noqa: F401 — a fixture
 
 
 
@@ -112,6 +113,11 @@ def office(app, db):
                               "password": "trunk-Secret-99", "register": True, "match": ["198.51.100.0/24"]})
     create_user("mia", "manager", "correct horse battery")
     create_user("dev", "agent", "correct horse battery", "2004")
+    from pbxweb.auth.service import create_token
+
+    create_token("mia", "nightly export")
+    create_token("mia", "wallboard")
+    create_token("dev", "softphone script")
     states = ["NOT_INUSE"] * 20 + ["INUSE"] * 6 + ["RINGING"] * 3 + ["ONHOLD"] * 2
     with db.engine.begin() as conn:
         conn.execute(sa.insert(ExtensionStatus.__table__), [
@@ -201,6 +207,22 @@ def test_delete_asks_in_a_dialog_naming_the_extension_and_removes_its_rows(app, 
     assert rows("ps_endpoints", id="2040") == [] and rows("ps_auths", id="2040") == []
 
 
+def test_a_token_is_revoked_after_a_dialog_naming_it_and_a_reset_takes_the_users_tokens_off_the_page(app, live_server, page, office):
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/users")
+    assert page.locator("#token-rows tr").count() == 3
+    page.click("#token-rows tr:has-text('nightly export') >> text=Revoke")
+    dialog = page.wait_for_selector("#confirm-dialog[open]")
+    assert "Revoke the API token “nightly export” of mia?" in dialog.inner_text()
+    page.click("#confirm-dialog [data-answer=yes]")
+    page.wait_for_selector("#token-rows tr:has-text('nightly export')", state="detached")
+    page.click("tr:has-text('dev') >> text=Reset password")
+    page.click("#confirm-dialog [data-answer=yes]")
+    page.wait_for_selector("#panel[open] >> text=New password for dev")
+    page.wait_for_selector("#token-rows tr:has-text('softphone script')", state="detached")
+    assert page.locator("#token-rows tr").count() == 1  # mia's wallboard
+
+
 def test_a_csv_with_one_bad_row_shows_that_row_and_writes_nothing(app, live_server, page, rows, office, tmp_path):
     csv = tmp_path / "new-staff.csv"
     csv.write_text("number,name,email\n3001,Ann New,ann@example.com\n3002,Bob New,bob@@example\n3003,Cy New,\n")
@@ -266,30 +288,95 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     page.screenshot(path=str(screenshots / "calls-stats-desktop.png"), full_page=True)
 
 
-def test_a_deactivated_users_live_socket_is_closed(app, live_server, db):
+def open_socket(app, live_server, user):
+    """A live socket as the dashboard opens it, with a session of `user`; returns (client, its test browser)."""
+    import simple_websocket
+
+    from .test_access import signed_in
+
+    browser = signed_in(app, user)
+    cookie = browser.get_cookie("session")
+    host = live_server.split("//")[1]
+    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://127.0.0.1", "Cookie": f"session={cookie.value}"})
+    return client, browser
+
+
+def closed_within(client, seconds: float) -> bool:
+    import time
+
+    import simple_websocket
+
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            client.receive(timeout=0.2)
+    except simple_websocket.ConnectionClosed:
+        return True
+    return False
+
+
+@pytest.fixture
+def sockets(app, live_server):
     import contextlib
 
     import simple_websocket
 
+    app.config["LIVE_RECHECK_SECONDS"] = 0.3
+    opened = []
+
+    def open_as(user):
+        client, browser = open_socket(app, live_server, user)
+        opened.append(client)
+        return client, browser
+
+    yield open_as
+    for client in opened:
+        with contextlib.suppress(simple_websocket.ConnectionClosed):
+            client.close()
+
+
+def test_a_deactivated_users_live_socket_is_closed(app, db, sockets):
     from pbxweb.auth.service import update_user
     from pbxweb.models import User
 
-    app.config["LIVE_RECHECK_SECONDS"] = 0.3
     create_user("alice", "admin", "correct horse battery")
-    create_user("dora", "agent", "correct horse battery")
-    from .test_access import signed_in
+    dora, _ = create_user("dora", "agent", "correct horse battery")
+    client, _ = sockets(dora)
+    assert 'id="waiting-calls"' in client.receive(timeout=5)
+    update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
+    assert closed_within(client, 10)
 
-    dora = db.session.query(User).filter_by(username="dora").one()
-    browser = signed_in(app, dora)
-    cookie = browser.get_cookie("session")
-    host = live_server.split("//")[1]
-    client = simple_websocket.Client(f"ws://{host}/live/ws", headers={"Origin": "http://127.0.0.1", "Cookie": f"session={cookie.value}"})
-    try:
-        assert 'id="waiting-calls"' in client.receive(timeout=5)
-        update_user(dora.id, {"is_active": False}, db.session.query(User).filter_by(username="alice").one())
-        with pytest.raises(simple_websocket.ConnectionClosed):
-            for _ in range(20):
-                client.receive(timeout=0.5)
-    finally:
-        with contextlib.suppress(simple_websocket.ConnectionClosed):
-            client.close()
+
+def test_a_live_socket_closes_on_a_role_change_and_reopens_with_what_the_new_role_may_see(app, db, live_site, sockets):
+    from pbxweb.auth.service import update_user
+
+    boss, _ = create_user("boss", "admin", "correct horse battery")
+    alice, _ = create_user("alice", "admin", "correct horse battery", "1003")  # 1003 rings in Support only
+    client, _ = sockets(alice)
+    first = client.receive(timeout=5)
+    assert 'id="waiting-1-1"' in first and 'id="waiting-1-2"' in first  # an admin: both groups' callers
+    assert not closed_within(client, 1.5)  # rechecked several times: nothing changed, it stays open
+    update_user(alice.id, {"role": "agent"}, boss)
+    assert closed_within(client, 10)
+    again, _ = sockets(alice)
+    first = again.receive(timeout=5)
+    assert 'id="waiting-1-2"' in first and 'id="waiting-1-1"' not in first  # an agent of Support
+
+
+def test_a_live_socket_closes_when_its_users_groups_change(app, db, api, live_site, sockets):
+    carl, _ = create_user("carl", "agent", "correct horse battery", "1003")
+    client, _ = sockets(carl)
+    assert 'id="waiting-1-1"' not in client.receive(timeout=5)
+    assert not closed_within(client, 1)
+    members = [{"number": "1001"}, {"number": "1002"}, {"number": "1003"}]
+    assert api.put(f"/api/groups/{live_site['sales']}/members", json={"members": members}).status_code == 200
+    assert closed_within(client, 10)
+
+
+def test_logging_out_closes_the_live_socket_of_that_session(app, db, sockets):
+    alice, _ = create_user("alice", "admin", "correct horse battery")
+    client, browser = sockets(alice)
+    assert 'id="waiting-calls"' in client.receive(timeout=5)
+    token = browser.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert closed_within(client, 10)

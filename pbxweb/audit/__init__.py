@@ -14,7 +14,7 @@ from flask import g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from ..models import AuditEntry, Did, Extension, ExtensionGroup, GroupMember, Trunk, User, utcnow
+from ..models import ApiToken, AuditEntry, Did, Extension, ExtensionGroup, GroupMember, Trunk, User, utcnow
 
 # model → (object type shown in the log, the field that names an object, fields whose values are secret)
 AUDITED = {
@@ -23,15 +23,16 @@ AUDITED = {
     Did: ("DID", "number", set()),
     Trunk: ("trunk", "name", {"password"}),
     User: ("user", "username", {"password_hash"}),
+    ApiToken: ("token", "label", {"token_hash"}),
 }
 # What changes no model but is recorded all the same.
 SIP_PASSWORDS = "SIP passwords"
 OBJECT_TYPES = (*(object_type for object_type, _, _ in AUDITED.values()), SIP_PASSWORDS)
 # Bookkeeping, not an admin's change.
-IGNORED_FIELDS = {"id", "created_at", "session_version"}
+IGNORED_FIELDS = {"id", "created_at"}
 # Internal ids are recorded as what a person knows them by (an extension's number, a group's name).
 SHOWN_AS = {"password_hash": "password", "extension_id": "extension", "destination_id": "destination",
-            "sip_password": "SIP password"}
+            "sip_password": "SIP password", "user_id": "user", "token_hash": "token"}
 
 
 def _shown(session: Session, obj, key: str, value):
@@ -41,6 +42,9 @@ def _shown(session: Session, obj, key: str, value):
     if key == "extension_id" or (key == "destination_id" and getattr(obj, "destination_type", None) == "extension"):
         extension = session.get(Extension, value)
         return extension.number if extension is not None else value
+    if key == "user_id":
+        user = session.get(User, value)
+        return user.username if user is not None else value
     if key == "destination_id":
         group = session.get(ExtensionGroup, value)
         return f"group {group.name}" if group is not None else value

@@ -86,18 +86,15 @@ def may(user, endpoint: str, method: str = "GET") -> bool:
 
 
 def _session_user():
-    """The signed-in user of this browser session, while the account is active and the session is not one
-    that a password reset or a deactivation ended."""
-    from ..ext import db
-    from ..models import User
+    """The signed-in user of this browser, while its session lives on the server (auth/sessions.py)."""
+    from . import sessions
 
-    user_id = session.get("user_id")
-    if user_id is None:
+    key = session.get("key")
+    if key is None:
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active or session.get("version") != user.session_version:
+    user = sessions.user_of(key)
+    if user is None:
         session.clear()
-        return None
     return user
 
 

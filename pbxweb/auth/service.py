@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import validation as v
@@ -12,6 +13,7 @@ from ..ext import db
 from ..extensions.service import get_extension
 from ..models import ROLES, ApiToken, LoginFailures, User, as_utc, utcnow
 from ..service_base import commit, get_or_not_found, upsert_insert
+from . import sessions
 
 MIN_USER_PASSWORD = 12
 
@@ -53,19 +55,58 @@ def get_user(username: str) -> User:
     return user
 
 
-def create_token(username: str) -> str:
+def create_token(username: str, name: str = "API token") -> str:
     """A new bearer token for the user; only its hash is stored, so this is the one time it is seen."""
     user = get_user(username)
+    errors = v.Errors()
+    errors.check("name", isinstance(name, str) and 1 <= len(name.strip()) <= 80 and name.isprintable(),
+                 "must be 1-80 printable characters")
+    errors.raise_if_any()
     token = "pbx_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=hash_token(token)))
+    db.session.add(ApiToken(user=user, token_hash=hash_token(token), name=name.strip()))
     commit()
     return token
+
+
+def list_tokens(username: str | None = None) -> list[ApiToken]:
+    """Live tokens (a revoked one is gone), of one user or of everyone, newest first."""
+    query = sa.select(ApiToken).join(ApiToken.user).options(orm.contains_eager(ApiToken.user))
+    if username is not None:
+        query = query.where(User.id == get_user(username).id)
+    return list(db.session.scalars(query.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(token_id: int) -> str:
+    """The token stops working at once, for good (its row is deleted; the audit log keeps the deletion).
+    Returns what it was: "nightly export (#3) of alice"."""
+    token = get_or_not_found(ApiToken, f"token {token_id}", id=token_id, lock=True)
+    described = f"{token.label} of {token.user.username}"
+    db.session.delete(token)
+    commit()
+    return described
+
+
+def _revoke_everything_of(user: User) -> None:
+    """Every session and every token of the user end, in the caller's transaction: what a password reset and
+    a deactivation do. Reactivating the user later brings none of them back."""
+    sessions.end_all_of(user)
+    for token in db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)):
+        db.session.delete(token)
+
+
+# A token's last use is written at most this often: a script's every request is no write.
+TOKEN_SEEN_EVERY = timedelta(minutes=1)
 
 
 def user_for_token(token: str) -> User | None:
     api_token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if api_token is None or not api_token.user.is_active:
         return None
+    now = utcnow()
+    if api_token.last_used_at is None or now - as_utc(api_token.last_used_at) >= TOKEN_SEEN_EVERY:
+        # A statement, not the object: a revocation at the same moment must not turn into a 500.
+        db.session.execute(sa.update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now))
+        db.session.commit()
     return api_token.user
 
 
@@ -158,7 +199,7 @@ def list_users() -> list[User]:
 
 
 def update_user(user_id: int, data: dict, acting: User) -> User:
-    """Role, own extension, active. Deactivating ends every session of the user at once."""
+    """Role, own extension, active. Deactivating ends every session and every API token of the user at once."""
     errors = v.Errors()
     for field in sorted(set(data) - {"role", "extension", "is_active"}):
         errors.check(field, False, "is not a field of a user")
@@ -180,17 +221,17 @@ def update_user(user_id: int, data: dict, acting: User) -> User:
         errors.check("is_active", bool(is_active), "of your own account cannot be switched off")
     errors.raise_if_any()
     if not is_active and user.is_active:
-        user.session_version += 1
+        _revoke_everything_of(user)
     user.role, user.is_active, user.extension = role, is_active, extension
     commit()
     return user
 
 
 def reset_password(user_id: int) -> tuple[User, str]:
-    """A new generated password, shown once; every session of the user ends."""
+    """A new generated password, shown once; every session and every API token of the user ends."""
     user = get_or_not_found(User, f"user {user_id}", id=user_id, lock=True)
     password = v.generate_password(20)
     user.set_password(password)
-    user.session_version += 1
+    _revoke_everything_of(user)
     commit()
     return user, password

@@ -1,5 +1,5 @@
 """The users page (admin only): create a login with a role and its own extension, change them, deactivate,
-reset a password. Generated passwords are shown once."""
+reset a password; list and revoke API tokens. Generated passwords are shown once."""
 
 from flask import Blueprint, g, render_template, request
 
@@ -13,7 +13,13 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 @bp.get("")
 def list_page():
-    return render_template("users/list.html", users=service.list_users())
+    return render_template("users/list.html", users=service.list_users(), tokens=service.list_tokens())
+
+
+def _tokens_revoked(user) -> str:
+    """The user's rows leave the token table (a reset or a deactivation revoked them): markup only, no query
+    between the commit and the answer, so a new password shown once cannot be lost to a failing one."""
+    return render_template("users/_tokens_revoked.html", user=user)
 
 
 def _form(user, values, errors, status=200):
@@ -52,10 +58,17 @@ def update(user_id):
         if error.status == 404:
             raise
         return _form(service.get_or_not_found(service.User, f"user {user_id}", id=user_id), request.form, error.errors, error.status)
-    return closing(render_template("users/_row.html", user=user, oob=f"outerHTML:#user-{user_id}"))
+    return closing(render_template("users/_row.html", user=user, oob=f"outerHTML:#user-{user_id}")
+                   + ("" if user.is_active else _tokens_revoked(user)))
 
 
 @bp.post("/<int:user_id>/password")
 def reset_password(user_id):
     user, password = service.reset_password(user_id)
-    return render_template("users/_password.html", user=user, password=password)
+    return render_template("users/_password.html", user=user, password=password) + _tokens_revoked(user)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id):
+    service.revoke_token(token_id)
+    return ""  # the row goes (hx-swap outerHTML)

@@ -9,8 +9,6 @@ duration). A call belongs to the page of its newest matching leg; one that had a
 cursor was on an earlier page and is not shown again, so rows arriving meanwhile move nobody's place.
 """
 
-import csv
-import io
 import re
 from collections import namedtuple
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import sqlalchemy as sa
 
 from .. import validation as v
-from ..csv_cells import spreadsheet_safe
+from ..csv_cells import csv_line
 from ..ext import db
 from ..models import ExtensionGroup
 from .. import paging
@@ -375,9 +373,7 @@ def export_lines(filters: Filters, chunk: int = 500):
     cells a spreadsheet would run escaped."""
     names = group_names()
     zone = site_zone()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    lines = [csv_line(EXPORT_COLUMNS)]
 
     offsets: dict = {}
 
@@ -391,16 +387,14 @@ def export_lines(filters: Filters, chunk: int = 500):
             offset = offsets[hour] = value.replace(tzinfo=timezone.utc).astimezone(zone).utcoffset()
         return (value + offset).isoformat(" ", "seconds")
 
-    for count, call in enumerate(iter_calls(filters), start=1):
-        writer.writerow((when(call.started), when(call.ended), spreadsheet_safe(call.src), spreadsheet_safe(call.clid),
-                         spreadsheet_safe(call.dst), call.direction, call.disposition, call.duration, call.billsec,
-                         call.answered_by or "", spreadsheet_safe("; ".join(names.get(g, f"group {g}") for g in call.groups)),
-                         len(call.legs), call.linkedid))
-        if count % chunk == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    for call in iter_calls(filters):
+        lines.append(csv_line((when(call.started), when(call.ended), call.src, call.clid, call.dst, call.direction,
+                               call.disposition, call.duration, call.billsec, call.answered_by,
+                               "; ".join(names.get(g, f"group {g}") for g in call.groups), len(call.legs), call.linkedid)))
+        if len(lines) >= chunk:
+            yield "".join(lines)
+            lines.clear()
+    yield "".join(lines)
 
 
 def export_name(args) -> str:

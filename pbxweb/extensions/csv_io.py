@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .. import audit, sealed
 from .. import validation as v
-from ..csv_cells import FORMULA_START, csv_line, spreadsheet_safe
+from ..csv_cells import FORMULA_START, csv_line
 from ..ext import db
 from ..models import Extension
 from ..service_base import commit
@@ -51,7 +51,7 @@ def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str
             values["codecs"] = ",".join(values["codecs"])
             values["voicemail"] = "yes" if values["voicemail"] else "no"
             values["is_active"] = "yes" if values["is_active"] else "no"
-            yield csv_line(spreadsheet_safe(values[c]) for c in columns)
+            yield csv_line(values[c] for c in columns)
         after = rows[-1].number
         db.session.expunge_all()
 
@@ -192,7 +192,7 @@ def import_extensions(raw: bytes, *, dry_run: bool, progress=iter, credentials_f
 
 def _credentials_csv(extensions: list[Extension]) -> bytes:
     lines = [csv_line(CREDENTIAL_COLUMNS)]
-    lines.extend(csv_line(spreadsheet_safe(value) for value in (e.number, e.name, e.sip_password)) for e in extensions)
+    lines.extend(csv_line((e.number, e.name, e.sip_password)) for e in extensions)
     return "".join(lines).encode()
 
 

@@ -5,26 +5,26 @@ own, else it is refused before the upgrade. Each connection subscribes to this p
 bounded queue, drained by this one greenlet, the only one that writes to the socket: a slow browser falls
 behind alone (its queue overflows into "send everything again"), never slowing the others. On every
 (re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
-receives is rendered for its user, with the same role rules as the API.
+receives is rendered for its user, with the same role rules as the API. Every RECHECK_SECONDS it checks that
+its session still lives and that what its user may see has not changed, and closes if either did.
 """
 
 import socket as socketlib
 import time
 
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, current_app, g, request, session
 from flask_sock import Sock
 from gevent.event import AsyncResult
 from gevent.queue import Empty
 
 from ..ext import db
-from ..models import User
 from .hub import hub
 
 bp = Blueprint("live", __name__)
 sock = Sock()
 
-# How often a socket checks that its user may still see it (deactivated, password reset); the app config
-# LIVE_RECHECK_SECONDS overrides it (tests).
+# How often a socket checks that its session lives and that its user may still see what it was sent; the app
+# config LIVE_RECHECK_SECONDS overrides it (tests).
 RECHECK_SECONDS = 15
 
 
@@ -40,11 +40,16 @@ def refuse_other_origins():
         abort(403)
 
 
-def _still_allowed(user_id: int, version: int) -> bool:
-    user = db.session.get(User, user_id)
-    allowed = user is not None and user.is_active and user.session_version == version
+def _sight_now(session_key: str) -> tuple | None:
+    """What this session's user may see now (panels.viewer: role, groups, own phone); None once the session
+    has ended (logout, reset, deactivation, idle). An open dashboard counts as use of its session."""
+    from ..auth import sessions
+    from ..waiting_calls import panels
+
+    user = sessions.user_of(session_key)
+    sight = None if user is None else panels.viewer(user)
     db.session.remove()  # a socket lives for hours: hold no connection while it waits
-    return allowed
+    return sight
 
 
 @sock.route("/live/ws", bp=bp, endpoint="socket")
@@ -55,12 +60,13 @@ def socket(ws):
     # delayed ACK of the one before (tens of milliseconds per push).
     ws.sock.setsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY, 1)
     user = g.user
-    user_id, version = user.id, user.session_version
+    session_key = session["key"]
     recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
     queue = hub.subscribe()
     try:
-        ws.send(panels.all_panels(user))
+        # Taken before the panels are rendered: a change in between shows up at the first re-check.
         viewer = panels.viewer(user)
+        ws.send(panels.all_panels(user))
         db.session.remove()
         checked = time.monotonic()
         while True:
@@ -69,7 +75,9 @@ def socket(ws):
             except Empty:
                 message = None
             if time.monotonic() - checked >= recheck:
-                if not _still_allowed(user_id, version):
+                # Changed (a role, the groups, having a phone) or ended: close. The browser reconnects
+                # and is sent every panel as it may now see them, or is refused.
+                if _sight_now(session_key) != viewer:
                     return
                 checked = time.monotonic()
             if message is None:
