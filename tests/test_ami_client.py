@@ -73,6 +73,31 @@ def test_an_action_that_is_never_answered_times_out_without_hanging(ami_server):
         assert client.action("Ping")["Ping"] == "Pong"  # the connection is still usable
 
 
+def test_an_action_on_its_own_connection_logs_in_once_and_leaves_no_session_open(ami_server):
+    from pbxweb.ami import actions
+
+    config = {"AMI_HOST": "127.0.0.1", "AMI_PORT": ami_server.port, "AMI_USERNAME": ami_server.username,
+              "AMI_SECRET": ami_server.secret}
+    assert actions.send(config, "Ping", {})["Ping"] == "Pong"
+    assert ami_server.logins == 1
+    assert until(lambda: ami_server.clients == [], timeout=2)
+
+
+def test_a_reader_left_from_an_earlier_connection_never_fails_the_current_one(ami_server):
+    """Events still arriving on an old connection wake its reader; it must not touch the new connection."""
+    client = client_for(ami_server, events=False)
+    client.open()
+    old_reader = client._reader
+    client.open()  # as run() does after a drop, while the old connection's reader still runs
+    ami_server.push(b"Event: PeerStatus\r\nPeer: PJSIP/1001\r\nPeerStatus: Reachable\r\n\r\n")
+    gevent.sleep(0.2)
+    try:
+        assert client.action("Ping")["Ping"] == "Pong"
+        assert not old_reader.dead or old_reader.exception is None
+    finally:
+        client.close()
+
+
 def test_bad_credentials_are_a_clear_error(ami_server):
     with pytest.raises(AmiLoginError, match="Authentication failed"):
         client_for(ami_server, secret="wrong").open()

@@ -101,13 +101,14 @@ class AmiClient:
         """Connect, read the banner and log in; raises AmiError (AmiLoginError for bad credentials)."""
         self._closed.clear()
         try:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
             raise AmiError(f"cannot connect to AMI at {self.host}:{self.port}: {exc.strerror or exc}") from None
-        self.sock.settimeout(None)
+        sock.settimeout(None)
+        self.sock = sock
         parser = Parser()
         banner_read = AsyncResult()
-        self._reader = gevent.spawn(self._read, parser, banner_read)
+        self._reader = gevent.spawn(self._read, sock, parser, banner_read)
         try:
             self.banner = banner_read.get(timeout=self.timeout)
         except gevent.Timeout:
@@ -124,11 +125,14 @@ class AmiClient:
             raise AmiLoginError(f"AMI login refused: {response.get('Message', 'no reason given')}")
         self.connected.set()
 
-    def _read(self, parser: Parser, banner_read: AsyncResult) -> None:
+    def _read(self, sock, parser: Parser, banner_read: AsyncResult) -> None:
+        """The one reader of `sock`, for as long as it lives. It reads its own socket, never `self.sock`: once
+        a client opens again, a reader left from before would otherwise read the new connection beside its own
+        reader (gevent refuses the second waiter, and the actions in flight were failed as if AMI had closed)."""
         error = AmiError("AMI closed the connection")
         try:
             while True:
-                data = self.sock.recv(65536)
+                data = sock.recv(65536)
                 if not data:
                     break
                 messages = parser.feed(data)
@@ -145,7 +149,7 @@ class AmiClient:
         finally:
             if not banner_read.ready():
                 banner_read.set_exception(error)
-            self._lost(error)
+            self._lost(sock, error)
 
     def _dispatch(self, message: Message) -> None:
         if self.trace:
@@ -168,14 +172,15 @@ class AmiClient:
         else:
             pending.events.append(message)
 
-    def _lost(self, error: AmiError) -> None:
+    def _lost(self, sock, error: AmiError) -> None:
+        sock.close()
+        if sock is not self.sock:
+            return  # a connection from before: the current one and its actions are not its to fail
         self.connected.clear()
         for pending in self._pending.values():
             if not pending.result.ready():
                 pending.result.set_exception(error)
         self._pending.clear()
-        if self.sock is not None:
-            self.sock.close()
         self._closed.set()
 
     def action(self, name: str, fields: dict | None = None, timeout: float | None = None) -> Message:
@@ -213,7 +218,9 @@ class AmiClient:
         self.connected.clear()
 
     def __enter__(self):
-        self.open()
+        # actions.connect() hands over a client that is open already: a second open() would log in twice.
+        if not self.connected.is_set():
+            self.open()
         return self
 
     def __exit__(self, *exc):
