@@ -194,3 +194,44 @@ def test_the_dashboard_redirects_to_a_group_or_a_number_and_answers_in_its_notic
     assert [a["Exten"] for a in waiting.actions("Redirect")] == [f"*8{two_groups['support']}", "9000"]
     refused = browser.post("/waiting/1.8/redirect", data={"number": "90\r\n00"})
     assert refused.status_code == 400 and 'class="notice failed"' in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action, path, body", [("Originate", "pickup", {"extension": "1002"}),
+                                                ("Redirect", "redirect", {"destination": "1001"})])
+def test_an_action_that_went_out_unanswered_is_an_unknown_outcome_not_unreachable(api, waiting, action, path, body):
+    waiting.close_on.add(action)  # Asterisk reads the action, then the connection is gone
+    response = api.post(f"/api/waiting-calls/1.8/{path}", json=body)
+    assert response.status_code == 202 and response.get_json()["status"] == "unknown"
+    assert "did not confirm" in response.get_json()["message"]
+    assert len(waiting.actions(action)) == 1
+
+
+def test_a_pickup_whose_answer_was_lost_keeps_its_claim(app, api, waiting):
+    waiting.close_on.add("Originate")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+    waiting.close_on.clear()
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    again = api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1001"})
+    assert again.status_code == 409 and len(waiting.actions("Originate")) == 1  # no second phone rings
+
+
+def test_a_connection_closed_before_the_action_went_out_is_unreachable_and_frees_the_caller(api, waiting):
+    waiting.close_on_connect = True
+    refused = api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"})
+    assert refused.status_code == 503 and "not reachable" in refused.get_json()["errors"]["_"]
+    assert waiting.actions("Originate") == []
+    waiting.close_on_connect = False
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+
+
+def test_the_dashboard_says_an_unconfirmed_pickup_went_out_and_not_to_click_again(app, waiting):
+    from pbxweb.auth.service import create_user
+
+    from .test_access import signed_in
+
+    user, _ = create_user("mgr", "manager", "correct horse battery", "1003")
+    waiting.close_on.add("Originate")
+    answer = signed_in(app, user).post("/waiting/1.8/pickup")
+    assert answer.status_code == 200 and "did not confirm" in answer.get_data(as_text=True)
+    assert 'class="notice failed"' not in answer.get_data(as_text=True)

@@ -28,6 +28,11 @@ class AmiLoginError(AmiError):
     """Asterisk refused the credentials: retrying at once cannot help."""
 
 
+class AmiAnswerLost(AmiError):
+    """The action was written to Asterisk and its answer never came (the connection closed, or the wait timed
+    out): Asterisk may well have carried it out. Not "unreachable": sending it again may do it twice."""
+
+
 class Backoff:
     """Jittered exponential delays: the first at most `first` seconds, never more than `cap`."""
 
@@ -117,9 +122,13 @@ class AmiClient:
         except AmiError:
             self.close()
             raise
-        response = self.action(
-            "Login", {"Username": self.username, "Secret": self.secret, "Events": "on" if self.events else "off"}
-        )
+        try:
+            response = self.action(
+                "Login", {"Username": self.username, "Secret": self.secret, "Events": "on" if self.events else "off"}
+            )
+        except AmiAnswerLost as exc:
+            self.close()
+            raise AmiError(f"AMI login got no answer: {exc}") from None  # no action of the caller's went out
         if response.response != "Success":
             self.close()
             raise AmiLoginError(f"AMI login refused: {response.get('Message', 'no reason given')}")
@@ -185,7 +194,8 @@ class AmiClient:
 
     def action(self, name: str, fields: dict | None = None, timeout: float | None = None) -> Message:
         """Send an action and wait for its response. For an event-list action the response's `events`
-        attribute holds the list. Raises AmiError on a closed connection or a timeout (never hangs)."""
+        attribute holds the list. Never hangs: raises AmiError when the action could not be written, and
+        AmiAnswerLost when it was written but no answer came (closed connection, timeout)."""
         if self.sock is None or self._closed.is_set():
             raise AmiError("not connected to AMI")
         action_id = f"pbx-{next(self._ids)}"
@@ -195,12 +205,16 @@ class AmiClient:
         if self.trace:
             self.trace(">", Message([("Action", name), *masked(fields).items()]))
         try:
-            self.sock.sendall(data)
-            response = pending.result.get(timeout=timeout or self.timeout)
-        except gevent.Timeout:
-            raise AmiError(f"AMI did not answer {name} within {timeout or self.timeout:g} s") from None
-        except OSError as exc:
-            raise AmiError(f"AMI connection failed: {exc}") from None
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                raise AmiError(f"AMI connection failed: {exc}") from None
+            try:
+                response = pending.result.get(timeout=timeout or self.timeout)
+            except gevent.Timeout:
+                raise AmiAnswerLost(f"AMI did not answer {name} within {timeout or self.timeout:g} s") from None
+            except AmiError as exc:
+                raise AmiAnswerLost(f"{name} was sent, then {exc}") from None
         finally:
             self._pending.pop(action_id, None)
         response.events = pending.events

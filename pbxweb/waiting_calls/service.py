@@ -2,7 +2,9 @@
 stored, never from the request; what the request may choose (an extension, a destination) is validated
 before it goes near AMI. The caller leaving the queue then arrives as events like any other change."""
 
+import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -10,12 +12,13 @@ from flask import current_app
 
 from .. import validation as v
 from ..ami import actions
-from ..ami.client import AmiError
+from ..ami.client import AmiAnswerLost, AmiError
 from ..ext import db
 from ..live import store
 from ..service_base import upsert_insert
 from ..models import Extension, ExtensionGroup, PickupClaim, RateEvent, WaitingCall, utcnow
 
+log = logging.getLogger(__name__)
 DESTINATION = re.compile(r"[0-9*#]{1,20}")
 # Asterisk's answers that mean the caller is gone by the time we asked.
 GONE = ("Channel does not exist", "No such channel")
@@ -29,9 +32,24 @@ def _visible_call(uniqueid: str, user) -> WaitingCall:
     return call
 
 
-def _send(name: str, fields: dict) -> str:
+@dataclass(frozen=True)
+class Sent:
+    """An action Asterisk took (`confirmed`, with its message), or one that went out and whose answer was lost:
+    Asterisk may have done it, so the person is told to watch the live state rather than to try again."""
+
+    confirmed: bool
+    message: str
+
+
+UNCONFIRMED = "Sent, but Asterisk did not confirm it: watch the dashboard before trying again."
+
+
+def _send(name: str, fields: dict) -> Sent:
     try:
         response = actions.send(current_app.config, name, fields)
+    except AmiAnswerLost as exc:
+        log.warning("AMI %s: outcome unknown: %s", name, exc)
+        return Sent(confirmed=False, message=UNCONFIRMED)
     except AmiError as exc:
         raise v.Unavailable({"_": f"Asterisk is not reachable: {exc}"}) from None
     message = response.get("Message") or ""
@@ -39,7 +57,7 @@ def _send(name: str, fields: dict) -> str:
         if message.startswith(GONE):
             raise v.Conflict({"_": "the caller is no longer waiting"})
         raise v.Unavailable({"_": f"Asterisk refused {name}: {message}"})
-    return message
+    return Sent(confirmed=True, message=message)
 
 
 def _caller_id(call: WaitingCall) -> str:
@@ -48,8 +66,9 @@ def _caller_id(call: WaitingCall) -> str:
     return f'"{name}" <{re.sub(r"[^0-9+*#]", "", call.caller_number)}>'
 
 
-def pick_up(uniqueid: str, user, extension_number: str | None) -> str:
-    """Ring an extension; when it answers, the caller is bridged to it (the caller leaves the queue)."""
+def pick_up(uniqueid: str, user, extension_number: str | None) -> Sent:
+    """Ring an extension; when it answers, the caller is bridged to it (the caller leaves the queue). The
+    claim is released only when nothing went out; an unconfirmed Originate keeps it (a phone may be ringing)."""
     call = _visible_call(uniqueid, user)
     if user.role == "agent":
         own = user.extension.number if user.extension else None
@@ -109,7 +128,7 @@ def group_dial_code(group_id: int) -> str:
     return f"{current_app.config['PBX_GROUP_DIAL_PREFIX']}{group_id}"
 
 
-def redirect(uniqueid: str, user, destination=None, group_id=None) -> str:
+def redirect(uniqueid: str, user, destination=None, group_id=None) -> Sent:
     """Send the caller to a number of the internal dialplan (an extension, voicemail) or to an active group."""
     call = _visible_call(uniqueid, user)
     errors = v.Errors()
@@ -165,7 +184,7 @@ def rate_limit(key: str, limit: int, window: timedelta) -> None:
     db.session.commit()
 
 
-def click_to_call(user, number) -> str:
+def click_to_call(user, number) -> Sent:
     """Ring the user's own phone; when it answers, dial `number` from the internal dialplan, as if dialled."""
     errors = v.Errors()
     errors.check("number", isinstance(number, str) and NUMBER.fullmatch(number) is not None,
