@@ -128,25 +128,56 @@ def group_dial_code(group_id: int) -> str:
     return f"{current_app.config['PBX_GROUP_DIAL_PREFIX']}{group_id}"
 
 
-def redirect(uniqueid: str, user, destination=None, group_id=None) -> Sent:
-    """Send the caller to a number of the internal dialplan (an extension, voicemail) or to an active group."""
-    call = _visible_call(uniqueid, user)
-    errors = v.Errors()
-    errors.check("destination" if destination is None else "_", (destination is None) != (group_id is None),
-                 "is required: a number, or instead a group_id" if destination is None else "give destination or group_id, not both")
+REDIRECTS_PER_MINUTE = 6
+
+
+def _active_group(group_id: int) -> ExtensionGroup | None:
+    group = db.session.get(ExtensionGroup, group_id)
+    return group if group is not None and group.is_active else None
+
+
+def _internal_target(errors: v.Errors, destination, group_id) -> str | None:
+    """Where in the PBX a redirected caller goes, as the Exten the internal dialplan knows — built from our own
+    rows, never from the request's text: an active extension's number, or an active group's dial code. The
+    context the caller lands in dials outside numbers too, so anything else (an outside number, a number
+    that is nobody's) is refused, for every role."""
+    if (destination is None) == (group_id is None):
+        errors.check("destination" if destination is None else "_", False,
+                     "is required: an extension or a group's dial code, or instead a group_id" if destination is None
+                     else "give destination or group_id, not both")
+        return None
     if group_id is not None:
         group_id = v.integer(errors, "group_id", group_id, minimum=1, maximum=2**31 - 1)
-        group = db.session.get(ExtensionGroup, group_id) if group_id else None
-        if errors.check("group_id", group is not None and group.is_active, "is not an active group"):
-            destination = group_dial_code(group.id)
-    elif destination is not None:
-        errors.check("destination", isinstance(destination, str) and DESTINATION.fullmatch(destination) is not None,
-                     "must be 1-20 of 0-9, * and #")
+        group = _active_group(group_id) if group_id else None
+        errors.check("group_id", group is not None, "is not an active group")
+        return group_dial_code(group.id) if group else None
+    if not errors.check("destination", isinstance(destination, str) and DESTINATION.fullmatch(destination) is not None,
+                        "must be 1-20 of 0-9, * and #"):
+        return None
+    prefix = current_app.config["PBX_GROUP_DIAL_PREFIX"]
+    code = destination.removeprefix(prefix)
+    group = _active_group(int(code)) if destination.startswith(prefix) and code.isdigit() and len(code) <= 9 else None
+    if group is not None:
+        return group_dial_code(group.id)
+    extension = db.session.scalar(sa.select(Extension).where(Extension.number == destination))
+    if extension is not None and extension.is_active:
+        return extension.number
+    errors.check("destination", False, "is not an active extension or group dial code of this PBX "
+                                       "(a caller is redirected inside the PBX only)")
+    return None
+
+
+def redirect(uniqueid: str, user, destination=None, group_id=None) -> Sent:
+    """Send the caller to an extension or a group of this PBX (never outside it); rate-limited per user."""
+    call = _visible_call(uniqueid, user)
+    errors = v.Errors()
+    target = _internal_target(errors, destination, group_id)
     errors.raise_if_any()
+    rate_limit(f"redirect:{user.id}", REDIRECTS_PER_MINUTE, timedelta(minutes=1), "redirects")
     return _send("Redirect", {
         "Channel": call.channel,
         "Context": current_app.config["PBX_DEFAULT_CONTEXT"],
-        "Exten": destination,
+        "Exten": target,
         "Priority": "1",
     })
 
@@ -171,17 +202,26 @@ NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
 CALLS_PER_MINUTE = 6
 
 
-def rate_limit(key: str, limit: int, window: timedelta) -> None:
+# The first key of pg_advisory_xact_lock(int, int) for rate limits; the second is the limit's key, hashed.
+RATE_LOCK_SPACE = 0x7262  # "rb"
+
+
+def rate_limit(key: str, limit: int, window: timedelta, what: str) -> None:
     """A 429 past `limit` uses of `key` in `window`; otherwise the use is counted (in the database, so every
-    worker counts the same)."""
+    worker counts the same). Counting and recording are one step: a transaction-scoped advisory lock per key
+    makes parallel requests of one user queue up here, so each counts the uses committed before it."""
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                        {"space": RATE_LOCK_SPACE, "key": key})
     now = utcnow()
-    db.session.execute(sa.delete(RateEvent).where(RateEvent.at < now - window))
-    used = db.session.scalar(sa.select(sa.func.count()).where(RateEvent.key == key, RateEvent.at >= now - window))
+    session.execute(sa.delete(RateEvent).where(RateEvent.key == key, RateEvent.at < now - window))
+    used = session.scalar(sa.select(sa.func.count()).where(RateEvent.key == key, RateEvent.at >= now - window))
     if used >= limit:
-        db.session.commit()
-        raise v.TooManyRequests({"_": f"at most {limit} calls a minute from here: try again in a moment"})
-    db.session.add(RateEvent(key=key, at=now))
-    db.session.commit()
+        session.commit()
+        raise v.TooManyRequests({"_": f"at most {limit} {what} a minute from here: try again in a moment"})
+    session.add(RateEvent(key=key, at=now))
+    session.commit()
 
 
 def click_to_call(user, number) -> Sent:
@@ -192,7 +232,7 @@ def click_to_call(user, number) -> Sent:
     errors.raise_if_any()
     if user.extension is None or not user.extension.is_active:
         raise v.ValidationError({"_": "you have no extension of your own to call from: ask an admin to link one to your user"})
-    rate_limit(f"call:{user.id}", CALLS_PER_MINUTE, timedelta(minutes=1))
+    rate_limit(f"call:{user.id}", CALLS_PER_MINUTE, timedelta(minutes=1), "calls")
     own = user.extension.number
     return _send("Originate", {
         "Channel": f"PJSIP/{own}",
