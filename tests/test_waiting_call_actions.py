@@ -262,3 +262,15 @@ def test_redirects_are_rate_limited_per_user(api, waiting):
     waiting.answer_from("queue-redirect.ami", "redirect-2")
     statuses = [api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"}).status_code for _ in range(8)]
     assert statuses == [202] * 6 + [429, 429] and len(waiting.actions("Redirect")) == 6
+
+
+def test_a_caller_is_redirected_into_the_voicemail_of_an_extension_that_has_one(api, waiting):
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    api.patch("/api/extensions/1002", json={"voicemail": True})
+    assert api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1002"}).status_code == 202
+    sent = waiting.actions("Redirect")[-1]
+    assert (sent["Context"], sent["Exten"]) == ("voicemail-direct", "1002")
+    without = api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1001"})
+    assert without.status_code == 400 and "voicemail" in without.get_json()["errors"]
+    both = api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1002", "destination": "1003"})
+    assert both.status_code == 400 and len(waiting.actions("Redirect")) == 1

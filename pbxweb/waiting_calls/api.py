@@ -51,8 +51,8 @@ def pick_up(uniqueid):
 
 @bp.post("/waiting-calls/<uniqueid>/redirect")
 def redirect(uniqueid):
-    body = json_body({"destination", "group_id"})
-    return _accepted(service.redirect(uniqueid, g.user, body.get("destination"), body.get("group_id")), "redirected")
+    body = json_body(set(service.REDIRECT_FIELDS))
+    return _accepted(service.redirect(uniqueid, g.user, body), "redirected")
 
 
 @bp.get("/waiting-calls/groups")

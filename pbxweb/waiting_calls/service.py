@@ -129,6 +129,9 @@ def group_dial_code(group_id: int) -> str:
 
 
 REDIRECTS_PER_MINUTE = 6
+# The dialplan context (asterisk/extensions.conf) that puts a caller into an extension's voicemail.
+VOICEMAIL_DIALPLAN = "voicemail-direct"
+REDIRECT_FIELDS = ("destination", "group_id", "voicemail")
 
 
 def _active_group(group_id: int) -> ExtensionGroup | None:
@@ -136,50 +139,61 @@ def _active_group(group_id: int) -> ExtensionGroup | None:
     return group if group is not None and group.is_active else None
 
 
-def _internal_target(errors: v.Errors, destination, group_id) -> str | None:
-    """Where in the PBX a redirected caller goes, as the Exten the internal dialplan knows — built from our own
-    rows, never from the request's text: an active extension's number, or an active group's dial code. The
-    context the caller lands in dials outside numbers too, so anything else (an outside number, a number
-    that is nobody's) is refused, for every role."""
-    if (destination is None) == (group_id is None):
-        errors.check("destination" if destination is None else "_", False,
-                     "is required: an extension or a group's dial code, or instead a group_id" if destination is None
-                     else "give destination or group_id, not both")
+def _active_extension(number) -> Extension | None:
+    extension = db.session.scalar(sa.select(Extension).where(Extension.number == number))
+    return extension if extension is not None and extension.is_active else None
+
+
+def _internal_target(errors: v.Errors, given: dict) -> tuple[str, str] | None:
+    """Where in the PBX a redirected caller goes, as (context, Exten) built from our own rows, never from the
+    request's text: an active extension's number or an active group's dial code in the internal context, or
+    an extension's voicemail. The internal context dials outside numbers too, so anything else (an outside
+    number, a number that is nobody's) is refused, for every role."""
+    chosen = [field for field in REDIRECT_FIELDS if given.get(field) is not None]
+    if len(chosen) != 1:
+        errors.check("destination" if not chosen else "_", False,
+                     "is required: an extension or a group's dial code (or instead group_id or voicemail)" if not chosen
+                     else f"give one of {', '.join(REDIRECT_FIELDS)}, not {' and '.join(chosen)}")
         return None
-    if group_id is not None:
-        group_id = v.integer(errors, "group_id", group_id, minimum=1, maximum=2**31 - 1)
+    internal = current_app.config["PBX_DEFAULT_CONTEXT"]
+    if chosen == ["group_id"]:
+        group_id = v.integer(errors, "group_id", given["group_id"], minimum=1, maximum=2**31 - 1)
         group = _active_group(group_id) if group_id else None
         errors.check("group_id", group is not None, "is not an active group")
-        return group_dial_code(group.id) if group else None
-    if not errors.check("destination", isinstance(destination, str) and DESTINATION.fullmatch(destination) is not None,
+        return (internal, group_dial_code(group.id)) if group else None
+    field = chosen[0]
+    value = given[field]
+    if not errors.check(field, isinstance(value, str) and DESTINATION.fullmatch(value) is not None,
                         "must be 1-20 of 0-9, * and #"):
         return None
+    if field == "voicemail":
+        extension = _active_extension(value)
+        errors.check("voicemail", extension is not None and extension.voicemail,
+                     "is not an active extension with voicemail on")
+        return (VOICEMAIL_DIALPLAN, extension.number) if extension is not None and extension.voicemail else None
     prefix = current_app.config["PBX_GROUP_DIAL_PREFIX"]
-    code = destination.removeprefix(prefix)
-    group = _active_group(int(code)) if destination.startswith(prefix) and code.isdigit() and len(code) <= 9 else None
+    code = value.removeprefix(prefix)
+    group = _active_group(int(code)) if value.startswith(prefix) and code.isdigit() and len(code) <= 9 else None
     if group is not None:
-        return group_dial_code(group.id)
-    extension = db.session.scalar(sa.select(Extension).where(Extension.number == destination))
-    if extension is not None and extension.is_active:
-        return extension.number
+        return internal, group_dial_code(group.id)
+    extension = _active_extension(value)
+    if extension is not None:
+        return internal, extension.number
     errors.check("destination", False, "is not an active extension or group dial code of this PBX "
                                        "(a caller is redirected inside the PBX only)")
     return None
 
 
-def redirect(uniqueid: str, user, destination=None, group_id=None) -> Sent:
-    """Send the caller to an extension or a group of this PBX (never outside it); rate-limited per user."""
+def redirect(uniqueid: str, user, given: dict) -> Sent:
+    """Send the caller to an extension, a group or a voicemail box of this PBX (never outside it), from one
+    of REDIRECT_FIELDS in `given`; rate-limited per user."""
     call = _visible_call(uniqueid, user)
     errors = v.Errors()
-    target = _internal_target(errors, destination, group_id)
+    target = _internal_target(errors, given)
     errors.raise_if_any()
     rate_limit(f"redirect:{user.id}", REDIRECTS_PER_MINUTE, timedelta(minutes=1), "redirects")
-    return _send("Redirect", {
-        "Channel": call.channel,
-        "Context": current_app.config["PBX_DEFAULT_CONTEXT"],
-        "Exten": target,
-        "Priority": "1",
-    })
+    context, exten = target
+    return _send("Redirect", {"Channel": call.channel, "Context": context, "Exten": exten, "Priority": "1"})
 
 
 def waiting_by_group() -> list[dict]:

@@ -60,10 +60,10 @@ def pick_up(uniqueid):
 def redirect(uniqueid):
     target = request.form.get("target", "").strip() or request.form.get("number", "").strip()
     if target.startswith("group:"):
-        sent = service.redirect(uniqueid, g.user, group_id=target[6:])
+        sent = service.redirect(uniqueid, g.user, {"group_id": target[6:]})
         group = db.session.get(ExtensionGroup, int(target[6:]))
         return _sent(sent, f"The caller is on the way to group {group.name}.")
-    sent = service.redirect(uniqueid, g.user, target)
+    sent = service.redirect(uniqueid, g.user, {"destination": target})
     return _sent(sent, f"The caller is on the way to {target}.")
 
 
