@@ -6,7 +6,7 @@ import time
 import gevent
 import pytest
 
-from pbxweb.ami.client import AmiClient, AmiError, AmiLoginError, Backoff
+from pbxweb.ami.client import AmiAnswerLost, AmiClient, AmiError, AmiLoginError, Backoff
 from pbxweb.ami.protocol import UnsafeField
 
 from .conftest import until
@@ -96,6 +96,20 @@ def test_a_reader_left_from_an_earlier_connection_never_fails_the_current_one(am
         assert not old_reader.dead or old_reader.exception is None
     finally:
         client.close()
+
+
+def test_an_action_written_and_then_unanswered_is_an_answer_lost_not_a_failure_to_send(ami_server):
+    ami_server.silent.add("CoreStatus")
+    ami_server.close_on.add("Originate")
+    with client_for(ami_server, events=False, timeout=0.3) as client:
+        with pytest.raises(AmiAnswerLost, match="did not answer CoreStatus"):
+            client.action("CoreStatus")
+        with pytest.raises(AmiAnswerLost, match="Originate was sent"):
+            client.action("Originate", {"Channel": "PJSIP/1001"})
+        with pytest.raises(AmiError) as not_sent:
+            client.action("Ping")  # the connection is gone: nothing goes out
+    assert not isinstance(not_sent.value, AmiAnswerLost)
+    assert [len(ami_server.actions(name)) for name in ("CoreStatus", "Originate", "Ping")] == [1, 1, 0]
 
 
 def test_bad_credentials_are_a_clear_error(ami_server):
