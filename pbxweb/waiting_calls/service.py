@@ -223,7 +223,8 @@ RATE_LOCK_SPACE = 0x7262  # "rb"
 def rate_limit(key: str, limit: int, window: timedelta, what: str) -> None:
     """A 429 past `limit` uses of `key` in `window`; otherwise the use is counted (in the database, so every
     worker counts the same). Counting and recording are one step: a transaction-scoped advisory lock per key
-    makes parallel requests of one user queue up here, so each counts the uses committed before it."""
+    makes parallel requests of one user queue up here, so each counts the uses committed before it (under READ
+    COMMITTED the count, a statement after the lock, sees them)."""
     session = db.session
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
