@@ -168,9 +168,9 @@ def _internal_target(errors: v.Errors, given: dict) -> tuple[str, str] | None:
         return None
     if field == "voicemail":
         extension = _active_extension(value)
-        errors.check("voicemail", extension is not None and extension.voicemail,
-                     "is not an active extension with voicemail on")
-        return (VOICEMAIL_DIALPLAN, extension.number) if extension is not None and extension.voicemail else None
+        has_box = extension is not None and extension.voicemail
+        errors.check("voicemail", has_box, "is not an active extension with voicemail on")
+        return (VOICEMAIL_DIALPLAN, extension.number) if has_box else None
     prefix = current_app.config["PBX_GROUP_DIAL_PREFIX"]
     code = value.removeprefix(prefix)
     group = _active_group(int(code)) if value.startswith(prefix) and code.isdigit() and len(code) <= 9 else None
