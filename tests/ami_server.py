@@ -3,8 +3,8 @@
 Responses are taken from the captures: every message of a capture that carries an ActionID the capture's
 client sent is filed under that action's name, and replayed with the asking client's ActionID. Login answers
 like the captures too: accepted (then FullyBooted), or `Authentication failed` and a close. Tests steer it:
-push a capture's events, answer an action from another capture, stay silent, drop every connection, send
-garbage.
+push a capture's events, answer an action from another capture, stay silent, close on an action unanswered,
+refuse every connection, drop every connection, send garbage.
 """
 
 import re
@@ -63,7 +63,11 @@ class AmiTestServer:
         self.logins = 0
         self.connections = 0
         self.silent: set[str] = set()
+        # Actions on which the connection is closed unanswered, as if Asterisk went away right after reading one.
+        self.close_on: set[str] = set()
         self.close_after_login = False
+        # Accept, then close before the banner: a connection that is gone before any action could be sent.
+        self.close_on_connect = False
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -127,6 +131,9 @@ class AmiTestServer:
                 conn, _ = self.sock.accept()
             except (socket.timeout, OSError):
                 continue
+            if self.close_on_connect:
+                conn.close()
+                continue
             with self._lock:
                 self.clients.append(conn)
                 self.connections += 1
@@ -182,6 +189,8 @@ class AmiTestServer:
             return False
         elif conn not in self.logged_in:
             conn.sendall(f"Response: Error\r\nActionID: {action_id}\r\nMessage: Permission denied\r\n\r\n".encode())
+        elif message.get("Action") in self.close_on:
+            return False
         elif message.get("Action") in self.silent:
             pass
         else:

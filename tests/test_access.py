@@ -41,7 +41,8 @@ EXPECTED = {
                                                        "import_page", "list_page", "new_form", "new_password", "update",
                                                        "phone_card", "email_phone_card", "options", "import_sample")],
                     CONFIGURATION),
-    **dict.fromkeys([f"groups.{view}" for view in ("add_member", "candidates", "create", "delete", "detail", "edit_form",
+    "groups.candidates": (frozenset({A, M}), frozenset({A, M})),  # lists every extension: for member editors
+    **dict.fromkeys([f"groups.{view}" for view in ("add_member", "create", "delete", "detail", "edit_form",
                                                    "list_page", "move_member", "new_form", "remove_member",
                                                    "set_penalty", "update")], GROUPS),
     **dict.fromkeys([f"groups_api.{view}" for view in ("create_group", "delete_group", "get_group", "list_groups",
@@ -222,3 +223,41 @@ def test_production_cookies_are_secure_httponly_and_samesite(make_db, tmp_path, 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}", "SECRET_KEY": "k"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.fixture
+def group_viewers(app, two_groups):
+    """Every role, the agent on 1001 (a member of Sales only), as a signed-in browser and a bearer token."""
+    people = {}
+    for role in (A, M, Q, G):
+        user, _ = create_user(f"{role}-viewer", role, "correct horse battery", "1001" if role == G else None)
+        people[role] = (signed_in(app, user), {"Authorization": f"Bearer {create_token(user.username)}"})
+    return people
+
+
+@pytest.mark.parametrize("role, sees", [(A, {"Sales", "Support"}), (M, {"Sales", "Support"}), (Q, {"Sales", "Support"}),
+                                        (G, {"Sales"})])
+def test_the_groups_api_lists_only_the_groups_the_groups_page_shows(app, group_viewers, role, sees):
+    browser, token = group_viewers[role]
+    listed = {group["name"] for group in browser.get("/api/groups", headers=token).get_json()["groups"]}
+    page = browser.get("/groups").get_data(as_text=True)
+    assert listed == sees and {name for name in ("Sales", "Support") if f">{name}<" in page} == sees
+
+
+@pytest.mark.parametrize("role, status", [(A, 200), (M, 200), (Q, 200), (G, 404)])
+def test_a_group_an_agent_is_not_in_is_not_found_in_the_api_the_page_and_its_fragments(app, group_viewers, two_groups,
+                                                                                       role, status):
+    browser, token = group_viewers[role]
+    support = two_groups["support"]
+    assert browser.get(f"/api/groups/{support}", headers=token).status_code == status
+    assert browser.get(f"/groups/{support}").status_code == status
+    assert browser.get(f"/groups/{support}/edit", headers={"HX-Request": "true"}).status_code == status
+    assert browser.get(f"/api/groups/{two_groups['sales']}", headers=token).status_code == 200
+
+
+@pytest.mark.parametrize("role, status", [(A, 200), (M, 200), (Q, 403), (G, 403)])
+def test_only_member_editors_search_every_extension_to_add(app, group_viewers, two_groups, role, status):
+    browser, _ = group_viewers[role]
+    answer = browser.get(f"/groups/{two_groups['sales']}/candidates?q=100", headers={"HX-Request": "true"})
+    assert answer.status_code == status
+    assert ("1003" in answer.get_data(as_text=True)) == (status == 200)

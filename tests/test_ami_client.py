@@ -6,7 +6,7 @@ import time
 import gevent
 import pytest
 
-from pbxweb.ami.client import AmiClient, AmiError, AmiLoginError, Backoff
+from pbxweb.ami.client import AmiAnswerLost, AmiClient, AmiError, AmiLoginError, Backoff
 from pbxweb.ami.protocol import UnsafeField
 
 from .conftest import until
@@ -71,6 +71,45 @@ def test_an_action_that_is_never_answered_times_out_without_hanging(ami_server):
             client.action("CoreStatus")
         assert time.monotonic() - started < 1.5
         assert client.action("Ping")["Ping"] == "Pong"  # the connection is still usable
+
+
+def test_an_action_on_its_own_connection_logs_in_once_and_leaves_no_session_open(ami_server):
+    from pbxweb.ami import actions
+
+    config = {"AMI_HOST": "127.0.0.1", "AMI_PORT": ami_server.port, "AMI_USERNAME": ami_server.username,
+              "AMI_SECRET": ami_server.secret}
+    assert actions.send(config, "Ping", {})["Ping"] == "Pong"
+    assert ami_server.logins == 1
+    assert until(lambda: ami_server.clients == [], timeout=2)
+
+
+def test_a_reader_left_from_an_earlier_connection_never_fails_the_current_one(ami_server):
+    """Events still arriving on an old connection wake its reader; it must not touch the new connection."""
+    client = client_for(ami_server, events=False)
+    client.open()
+    old_reader = client._reader
+    client.open()  # as run() does after a drop, while the old connection's reader still runs
+    ami_server.push(b"Event: PeerStatus\r\nPeer: PJSIP/1001\r\nPeerStatus: Reachable\r\n\r\n")
+    gevent.sleep(0.2)
+    try:
+        assert client.action("Ping")["Ping"] == "Pong"
+        assert not old_reader.dead or old_reader.exception is None
+    finally:
+        client.close()
+
+
+def test_an_action_written_and_then_unanswered_is_an_answer_lost_not_a_failure_to_send(ami_server):
+    ami_server.silent.add("CoreStatus")
+    ami_server.close_on.add("Originate")
+    with client_for(ami_server, events=False, timeout=0.3) as client:
+        with pytest.raises(AmiAnswerLost, match="did not answer CoreStatus"):
+            client.action("CoreStatus")
+        with pytest.raises(AmiAnswerLost, match="Originate was sent"):
+            client.action("Originate", {"Channel": "PJSIP/1001"})
+        with pytest.raises(AmiError) as not_sent:
+            client.action("Ping")  # the connection is gone: nothing goes out
+    assert not isinstance(not_sent.value, AmiAnswerLost)
+    assert [len(ami_server.actions(name)) for name in ("CoreStatus", "Originate", "Ping")] == [1, 1, 0]
 
 
 def test_bad_credentials_are_a_clear_error(ami_server):

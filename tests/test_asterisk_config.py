@@ -137,6 +137,15 @@ def test_the_group_handler_takes_any_group_id(conf, group_id):
     assert len(routes(conf["extensions.conf"]["extgroup-handler"], group_id)) == 1
 
 
+@pytest.mark.parametrize("number", ["42", "1001", "999999"])
+def test_a_voicemail_redirect_lands_in_that_extensions_voicemail(conf, number):
+    from pbxweb.waiting_calls.service import VOICEMAIL_DIALPLAN
+
+    context = conf["extensions.conf"][VOICEMAIL_DIALPLAN]
+    assert len(routes(context, number)) == 1
+    assert any("VoiceMail(${EXTEN}@${VOICEMAIL_CONTEXT}" in value for key, value in context.entries if key == "same")
+
+
 def test_from_external_routes_dids_and_leading_plus(conf):
     context = conf["extensions.conf"]["from-external"]
     assert routes(context, "0612345678") == ["_X."]

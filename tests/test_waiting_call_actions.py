@@ -34,19 +34,20 @@ def agent(client, number):
 
 def test_a_redirect_sends_the_stored_channel_to_the_internal_dialplan(api, waiting):
     waiting.answer_from("queue-redirect.ami", "redirect-2")
-    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "9000"})
+    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"})
     assert response.status_code == 202 and response.get_json()["message"] == "Redirect successful"
     (sent,) = waiting.actions("Redirect")
-    assert (sent["Channel"], sent["Context"], sent["Exten"], sent["Priority"]) == ("PJSIP/1001-00000008", "from-internal", "9000", "1")
+    assert (sent["Channel"], sent["Context"], sent["Exten"], sent["Priority"]) == ("PJSIP/1001-00000008", "from-internal", "1003", "1")
 
 
 def test_redirecting_a_caller_who_already_left_is_a_conflict(api, waiting):
     waiting.answer_from("errors.ami", "redirect-1")  # Channel does not exist
-    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "9000"})
+    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"})
     assert response.status_code == 409 and "no longer waiting" in response.get_json()["errors"]["_"]
 
 
-@pytest.mark.parametrize("destination", ["9000\r\nAction: Hangup", "", "12a", None, "1" * 21])
+@pytest.mark.parametrize("destination", ["9000\r\nAction: Hangup", "", "12a", None, "1" * 21, "00900123456", "0612345678",
+                                         "9000", "*8999", "*8", "1001#"])
 def test_a_bad_destination_is_refused_and_nothing_is_sent(api, waiting, destination):
     response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": destination})
     assert response.status_code == 400 and "destination" in response.get_json()["errors"]
@@ -97,7 +98,7 @@ def test_an_unknown_waiting_call_is_not_found(api, waiting):
 
 def test_with_asterisk_unreachable_the_answer_says_so(api, app, waiting):
     app.config["AMI_PORT"] = free_port()
-    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "9000"})
+    response = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"})
     assert response.status_code == 503 and "not reachable" in response.get_json()["errors"]["_"]
 
 
@@ -189,8 +190,87 @@ def test_the_dashboard_redirects_to_a_group_or_a_number_and_answers_in_its_notic
     waiting.answer_from("queue-redirect.ami", "redirect-2")
     to_group = browser.post("/waiting/1.8/redirect", data={"target": f"group:{two_groups['support']}"})
     assert to_group.status_code == 200 and "on the way to group Support" in to_group.get_data(as_text=True)
-    to_number = browser.post("/waiting/1.8/redirect", data={"target": "", "number": "9000"})
-    assert "on the way to 9000" in to_number.get_data(as_text=True)
-    assert [a["Exten"] for a in waiting.actions("Redirect")] == [f"*8{two_groups['support']}", "9000"]
+    to_number = browser.post("/waiting/1.8/redirect", data={"target": "", "number": "1003"})
+    assert "on the way to 1003" in to_number.get_data(as_text=True)
+    assert [a["Exten"] for a in waiting.actions("Redirect")] == [f"*8{two_groups['support']}", "1003"]
     refused = browser.post("/waiting/1.8/redirect", data={"number": "90\r\n00"})
     assert refused.status_code == 400 and 'class="notice failed"' in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action, path, body", [("Originate", "pickup", {"extension": "1002"}),
+                                                ("Redirect", "redirect", {"destination": "1001"})])
+def test_an_action_that_went_out_unanswered_is_an_unknown_outcome_not_unreachable(api, waiting, action, path, body):
+    waiting.close_on.add(action)  # Asterisk reads the action, then the connection is gone
+    response = api.post(f"/api/waiting-calls/1.8/{path}", json=body)
+    assert response.status_code == 202 and response.get_json()["status"] == "unknown"
+    assert "did not confirm" in response.get_json()["message"]
+    assert len(waiting.actions(action)) == 1
+
+
+def test_a_pickup_whose_answer_was_lost_keeps_its_claim(app, api, waiting):
+    waiting.close_on.add("Originate")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+    waiting.close_on.clear()
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    again = api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1001"})
+    assert again.status_code == 409 and len(waiting.actions("Originate")) == 1  # no second phone rings
+
+
+def test_a_connection_closed_before_the_action_went_out_is_unreachable_and_frees_the_caller(api, waiting):
+    waiting.close_on_connect = True
+    refused = api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"})
+    assert refused.status_code == 503 and "not reachable" in refused.get_json()["errors"]["_"]
+    assert waiting.actions("Originate") == []
+    waiting.close_on_connect = False
+    waiting.answer_from("queue-pickup-bridge.ami", "originate-1")
+    assert api.post("/api/waiting-calls/1.8/pickup", json={"extension": "1002"}).status_code == 202
+
+
+def test_the_dashboard_says_an_unconfirmed_pickup_went_out_and_not_to_click_again(app, waiting):
+    from pbxweb.auth.service import create_user
+
+    from .test_access import signed_in
+
+    user, _ = create_user("mgr", "manager", "correct horse battery", "1003")
+    waiting.close_on.add("Originate")
+    answer = signed_in(app, user).post("/waiting/1.8/pickup")
+    assert answer.status_code == 200 and "did not confirm" in answer.get_data(as_text=True)
+    assert 'class="notice failed"' not in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "qa"])
+def test_a_redirect_never_sends_a_caller_to_an_outside_number_whatever_the_role(client, waiting, role):
+    from .conftest import token_for
+
+    staff = Api(client, token_for(role, f"{role}-redirects"))
+    response = staff.post("/api/waiting-calls/1.8/redirect", json={"destination": "00900123456"})
+    assert response.status_code == 400 and "inside the PBX" in response.get_json()["errors"]["destination"]
+    assert waiting.actions("Redirect") == []
+
+
+def test_a_redirect_goes_to_a_group_by_its_dial_code_or_to_an_active_extension_only(api, waiting, two_groups):
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    assert api.post("/api/waiting-calls/1.8/redirect", json={"destination": f"*8{two_groups['support']}"}).status_code == 202
+    assert waiting.actions("Redirect")[-1]["Exten"] == f"*8{two_groups['support']}"
+    api.patch("/api/extensions/1003", json={"is_active": False})
+    inactive = api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"})
+    assert inactive.status_code == 400 and "destination" in inactive.get_json()["errors"]
+    assert len(waiting.actions("Redirect")) == 1
+
+
+def test_redirects_are_rate_limited_per_user(api, waiting):
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    statuses = [api.post("/api/waiting-calls/1.8/redirect", json={"destination": "1003"}).status_code for _ in range(8)]
+    assert statuses == [202] * 6 + [429, 429] and len(waiting.actions("Redirect")) == 6
+
+
+def test_a_caller_is_redirected_into_the_voicemail_of_an_extension_that_has_one(api, waiting):
+    waiting.answer_from("queue-redirect.ami", "redirect-2")
+    api.patch("/api/extensions/1002", json={"voicemail": True})
+    assert api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1002"}).status_code == 202
+    sent = waiting.actions("Redirect")[-1]
+    assert (sent["Context"], sent["Exten"]) == ("voicemail-direct", "1002")
+    without = api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1001"})
+    assert without.status_code == 400 and "voicemail" in without.get_json()["errors"]
+    both = api.post("/api/waiting-calls/1.8/redirect", json={"voicemail": "1002", "destination": "1003"})
+    assert both.status_code == 400 and len(waiting.actions("Redirect")) == 1

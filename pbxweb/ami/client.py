@@ -28,6 +28,11 @@ class AmiLoginError(AmiError):
     """Asterisk refused the credentials: retrying at once cannot help."""
 
 
+class AmiAnswerLost(AmiError):
+    """The action was written to Asterisk and its answer never came (the connection closed, or the wait timed
+    out): Asterisk may well have carried it out. Not "unreachable": sending it again may do it twice."""
+
+
 class Backoff:
     """Jittered exponential delays: the first at most `first` seconds, never more than `cap`."""
 
@@ -101,13 +106,14 @@ class AmiClient:
         """Connect, read the banner and log in; raises AmiError (AmiLoginError for bad credentials)."""
         self._closed.clear()
         try:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
             raise AmiError(f"cannot connect to AMI at {self.host}:{self.port}: {exc.strerror or exc}") from None
-        self.sock.settimeout(None)
+        sock.settimeout(None)
+        self.sock = sock
         parser = Parser()
         banner_read = AsyncResult()
-        self._reader = gevent.spawn(self._read, parser, banner_read)
+        self._reader = gevent.spawn(self._read, sock, parser, banner_read)
         try:
             self.banner = banner_read.get(timeout=self.timeout)
         except gevent.Timeout:
@@ -116,19 +122,26 @@ class AmiClient:
         except AmiError:
             self.close()
             raise
-        response = self.action(
-            "Login", {"Username": self.username, "Secret": self.secret, "Events": "on" if self.events else "off"}
-        )
+        try:
+            response = self.action(
+                "Login", {"Username": self.username, "Secret": self.secret, "Events": "on" if self.events else "off"}
+            )
+        except AmiAnswerLost as exc:
+            self.close()
+            raise AmiError(f"AMI login got no answer: {exc}") from None  # no action of the caller's went out
         if response.response != "Success":
             self.close()
             raise AmiLoginError(f"AMI login refused: {response.get('Message', 'no reason given')}")
         self.connected.set()
 
-    def _read(self, parser: Parser, banner_read: AsyncResult) -> None:
+    def _read(self, sock, parser: Parser, banner_read: AsyncResult) -> None:
+        """The one reader of `sock`, for as long as it lives. It reads its own socket, never `self.sock`: once
+        a client opens again, a reader left from before would otherwise read the new connection beside its own
+        reader (gevent refuses the second waiter, and the actions in flight were failed as if AMI had closed)."""
         error = AmiError("AMI closed the connection")
         try:
             while True:
-                data = self.sock.recv(65536)
+                data = sock.recv(65536)
                 if not data:
                     break
                 messages = parser.feed(data)
@@ -145,7 +158,7 @@ class AmiClient:
         finally:
             if not banner_read.ready():
                 banner_read.set_exception(error)
-            self._lost(error)
+            self._lost(sock, error)
 
     def _dispatch(self, message: Message) -> None:
         if self.trace:
@@ -168,19 +181,21 @@ class AmiClient:
         else:
             pending.events.append(message)
 
-    def _lost(self, error: AmiError) -> None:
+    def _lost(self, sock, error: AmiError) -> None:
+        sock.close()
+        if sock is not self.sock:
+            return  # a connection from before: the current one and its actions are not its to fail
         self.connected.clear()
         for pending in self._pending.values():
             if not pending.result.ready():
                 pending.result.set_exception(error)
         self._pending.clear()
-        if self.sock is not None:
-            self.sock.close()
         self._closed.set()
 
     def action(self, name: str, fields: dict | None = None, timeout: float | None = None) -> Message:
         """Send an action and wait for its response. For an event-list action the response's `events`
-        attribute holds the list. Raises AmiError on a closed connection or a timeout (never hangs)."""
+        attribute holds the list. Never hangs: raises AmiError when the action could not be written, and
+        AmiAnswerLost when it was written but no answer came (closed connection, timeout)."""
         if self.sock is None or self._closed.is_set():
             raise AmiError("not connected to AMI")
         action_id = f"pbx-{next(self._ids)}"
@@ -190,12 +205,16 @@ class AmiClient:
         if self.trace:
             self.trace(">", Message([("Action", name), *masked(fields).items()]))
         try:
-            self.sock.sendall(data)
-            response = pending.result.get(timeout=timeout or self.timeout)
-        except gevent.Timeout:
-            raise AmiError(f"AMI did not answer {name} within {timeout or self.timeout:g} s") from None
-        except OSError as exc:
-            raise AmiError(f"AMI connection failed: {exc}") from None
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                raise AmiError(f"AMI connection failed: {exc}") from None
+            try:
+                response = pending.result.get(timeout=timeout or self.timeout)
+            except gevent.Timeout:
+                raise AmiAnswerLost(f"AMI did not answer {name} within {timeout or self.timeout:g} s") from None
+            except AmiError as exc:
+                raise AmiAnswerLost(f"{name} was sent, then {exc}") from None
         finally:
             self._pending.pop(action_id, None)
         response.events = pending.events
@@ -213,7 +232,9 @@ class AmiClient:
         self.connected.clear()
 
     def __enter__(self):
-        self.open()
+        # actions.connect() hands over a client that is open already: a second open() would log in twice.
+        if not self.connected.is_set():
+            self.open()
         return self
 
     def __exit__(self, *exc):

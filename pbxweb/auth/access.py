@@ -3,8 +3,10 @@
 Every request is checked here, before any view runs: who is asking (the session for pages, a bearer token
 for `/api/`), then the rule of the route — by endpoint, else by blueprint, else **admin only**: a new route
 that nobody gave a rule to is closed, not open. Reading means GET/HEAD; everything else is writing.
-What a role sees *within* a page it may open (an agent: its own groups, its own calls) is the services'
-filtering, on top of this.
+Routes whose rule says `own_groups` hold an agent to the groups its own extension belongs to, here too: a
+route that names a group (`<group_id>`) answers 404 for any other, as if it did not exist, and its lists
+are filtered by `visible_groups()` — the pages, their fragments and the API alike. What else a role sees
+*within* a page it may open (an agent: its own calls) is the services' filtering, on top of this.
 
 |                                  | admin       | manager | qa   | agent              |
 |----------------------------------|-------------|---------|------|--------------------|
@@ -31,6 +33,8 @@ STAFF = frozenset({"admin", "manager", "qa"})
 class Rule:
     read: frozenset
     write: frozenset
+    # Each user only within the groups it sees (live.store.visible_group_ids: an agent, its own).
+    own_groups: bool = False
 
     def allows(self, role: str, method: str) -> bool:
         return role in (self.read if method in ("GET", "HEAD") else self.write)
@@ -38,7 +42,8 @@ class Rule:
 
 ADMIN_ONLY = Rule(read=frozenset({"admin"}), write=frozenset({"admin"}))
 CONFIGURATION = Rule(read=frozenset({"admin", "manager"}), write=frozenset({"admin"}))
-GROUPS = Rule(read=ALL, write=frozenset({"admin", "manager"}))
+GROUP_EDITORS = frozenset({"admin", "manager"})
+GROUPS = Rule(read=ALL, write=GROUP_EDITORS, own_groups=True)
 EVERY_ROLE = Rule(read=ALL, write=ALL)
 
 # Endpoint ("blueprint.view") or blueprint name → rule. The endpoint's own rule wins.
@@ -58,6 +63,8 @@ RULES: dict[str, Rule] = {
     "trunks_api": CONFIGURATION,
     "groups": GROUPS,
     "groups_api": GROUPS,
+    # The add-member search lists every extension: a tool for those who edit members, like the extensions page.
+    "groups.candidates": Rule(read=GROUP_EDITORS, write=GROUP_EDITORS),
     "users": ADMIN_ONLY,
     "audit": ADMIN_ONLY,
     "live_api": EVERY_ROLE,
@@ -128,9 +135,26 @@ def check_request():
             return redirect(url_for("auth.login", next=back))
         g.actor = f"user:{user.username}"
     g.user = user
-    if not rule_for(endpoint).allows(user.role, request.method):
+    rule = rule_for(endpoint)
+    if not rule.allows(user.role, request.method):
         return error_response(403, {"_": f"the {user.role} role may not do this"})
+    group_id = (request.view_args or {}).get("group_id")
+    if rule.own_groups and group_id is not None and not sees_group(group_id):
+        return error_response(404, {"_": f"group {group_id} not found"})
     return None
+
+
+def visible_groups() -> set[int] | None:
+    """The ids of the groups this request's user sees; None: every group."""
+    from ..ext import db
+    from ..live.store import visible_group_ids
+
+    return visible_group_ids(db.session, g.user)
+
+
+def sees_group(group_id: int) -> bool:
+    visible = visible_groups()
+    return visible is None or group_id in visible
 
 
 def init_app(app) -> None:

@@ -1,4 +1,5 @@
 from ..api import api_blueprint, json_body
+from ..auth.access import visible_groups
 from . import service
 
 bp = api_blueprint("groups_api", "/api/groups")
@@ -6,7 +7,7 @@ bp = api_blueprint("groups_api", "/api/groups")
 
 @bp.get("")
 def list_groups():
-    return {"groups": [service.to_dict(g) for g in service.list_groups()]}
+    return {"groups": [service.to_dict(g) for g in service.list_groups(visible_groups())]}
 
 
 @bp.post("")

@@ -2,11 +2,9 @@
 added from a search, penalty edited in place, the ringing order for hunt, pause as Asterisk reports it.
 Managers edit as admins do; QA and agents look (an agent at its own groups only)."""
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, render_template, request
 
-from .. import validation as v
-from ..ext import db
-from ..live import store as live
+from ..auth.access import visible_groups
 from ..models import RING_STRATEGIES
 from ..realtime.mapping import STRATEGY_TO_ASTERISK
 from ..pages import closing, form_data, page_or_fragment
@@ -27,21 +25,14 @@ def strategy_words() -> dict:
 FIELDS = ("name", "ring_strategy", "ring_timeout", "musicclass", "max_wait")
 
 
-def _visible() -> set[int] | None:
-    return live.visible_group_ids(db.session, g.user)
-
-
 def _group(group_id: int) -> dict:
-    """The group as the service shows it, if this user may see it (else 404, as if it did not exist)."""
-    visible = _visible()
-    if visible is not None and group_id not in visible:
-        raise v.NotFound(f"group {group_id}")
+    """The group as the service shows it (auth/access.py has answered 404 for a group this user does not see)."""
     return service.to_dict(service.get_group(group_id))
 
 
 @bp.get("")
 def list_page():
-    groups = service.list_groups(_visible())
+    groups = service.list_groups(visible_groups())
     return page_or_fragment("groups/list.html", "groups/_table.html", groups=groups, counts=service.member_counts())
 
 

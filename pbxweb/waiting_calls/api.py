@@ -38,18 +38,21 @@ def ami_status():
     return store.ami_status(db.session)
 
 
+def _accepted(sent: service.Sent, status: str):
+    """202 either way: `status` when Asterisk confirmed, "unknown" when the action went out unanswered."""
+    return {"status": status if sent.confirmed else "unknown", "message": sent.message}, 202
+
+
 @bp.post("/waiting-calls/<uniqueid>/pickup")
 def pick_up(uniqueid):
     body = json_body({"extension"}, empty_ok=True)
-    message = service.pick_up(uniqueid, g.user, body.get("extension"))
-    return {"status": "ringing", "message": message}, 202
+    return _accepted(service.pick_up(uniqueid, g.user, body.get("extension")), "ringing")
 
 
 @bp.post("/waiting-calls/<uniqueid>/redirect")
 def redirect(uniqueid):
-    body = json_body({"destination", "group_id"})
-    message = service.redirect(uniqueid, g.user, body.get("destination"), body.get("group_id"))
-    return {"status": "redirected", "message": message}, 202
+    body = json_body(set(service.REDIRECT_FIELDS))
+    return _accepted(service.redirect(uniqueid, g.user, body), "redirected")
 
 
 @bp.get("/waiting-calls/groups")
@@ -59,5 +62,4 @@ def waiting_call_groups():
 
 @bp.post("/calls")
 def click_to_call():
-    message = service.click_to_call(g.user, json_body({"number"}).get("number"))
-    return {"status": "ringing", "message": message}, 202
+    return _accepted(service.click_to_call(g.user, json_body({"number"}).get("number")), "ringing")

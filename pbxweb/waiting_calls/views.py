@@ -28,6 +28,11 @@ def _answer(message: str, status: int = 200):
     return render_template("dashboard/_notice.html", message=message, failed=status >= 400), status
 
 
+def _sent(sent: service.Sent, confirmed: str):
+    """What happens next, or — when the action went out unanswered — not to click again yet."""
+    return _answer(confirmed if sent.confirmed else sent.message)
+
+
 def acting(view):
     """A dashboard action answers in the notice line, success or refusal alike (never a whole error page)."""
     @wraps(view)
@@ -46,8 +51,8 @@ def acting(view):
 def pick_up(uniqueid):
     if g.user.extension is None:
         return _answer("You have no extension of your own to take the call on: ask an admin to link one to your user.", 400)
-    service.pick_up(uniqueid, g.user, None if g.user.role == "agent" else g.user.extension.number)
-    return _answer(f"Your phone ({g.user.extension.number}) is ringing: answer it to take the caller.")
+    sent = service.pick_up(uniqueid, g.user, None if g.user.role == "agent" else g.user.extension.number)
+    return _sent(sent, f"Your phone ({g.user.extension.number}) is ringing: answer it to take the caller.")
 
 
 @bp.post("/waiting/<uniqueid>/redirect")
@@ -55,16 +60,16 @@ def pick_up(uniqueid):
 def redirect(uniqueid):
     target = request.form.get("target", "").strip() or request.form.get("number", "").strip()
     if target.startswith("group:"):
-        service.redirect(uniqueid, g.user, group_id=target[6:])
+        sent = service.redirect(uniqueid, g.user, {"group_id": target[6:]})
         group = db.session.get(ExtensionGroup, int(target[6:]))
-        return _answer(f"The caller is on the way to group {group.name}.")
-    service.redirect(uniqueid, g.user, target)
-    return _answer(f"The caller is on the way to {target}.")
+        return _sent(sent, f"The caller is on the way to group {group.name}.")
+    sent = service.redirect(uniqueid, g.user, {"destination": target})
+    return _sent(sent, f"The caller is on the way to {target}.")
 
 
 @bp.post("/call")
 @acting
 def call():
     number = request.form.get("number", "")
-    service.click_to_call(g.user, number)
-    return _answer(f"Your phone ({g.user.extension.number}) is ringing: answer it and {number} is dialled.")
+    sent = service.click_to_call(g.user, number)
+    return _sent(sent, f"Your phone ({g.user.extension.number}) is ringing: answer it and {number} is dialled.")
