@@ -81,9 +81,10 @@ def _after_flush(session: Session, flush_context) -> None:
         return
     owners, renames = _affected(session)
     conn = session.connection()
+    settings = RealtimeSettings.from_config(current_app.config)
     for kind, old, new in renames:
-        store.move_rows(conn, kind, old, new)
-    changed = store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
+        store.move_rows(conn, settings, kind, old, new)
+    changed = store.reconcile_owners(conn, settings, owners)
     actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"])
     if actions:
         conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f} for a, f in actions])
