@@ -24,6 +24,8 @@ EXPECTED = {
     "live_api.redirect": (EVERY, frozenset({A, M, Q})),
     "live_api.waiting_call_groups": ADMIN_ONLY,
     "live_api.click_to_call": EVERYONE,
+    # Everyone reaches a mailbox page; which mailbox is the service's rule (tests/test_voicemail_messages.py).
+    **dict.fromkeys(["voicemail.index", "voicemail.mailbox", "voicemail.audio", "voicemail.delete"], EVERYONE),
     "dashboard.call": EVERYONE,
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
                      "cdr_api.list_calls"], (EVERY, frozenset())),
@@ -34,10 +36,11 @@ EXPECTED = {
         "dids_api": ("create_did", "delete_did", "get_did", "list_dids", "update_did"),
         "trunks_api": ("create_trunk", "delete_trunk", "get_trunk", "list_trunks", "update_trunk"),
         "extensions_api": ("create_extension", "delete_extension", "get_extension", "list_extensions",
-                           "regenerate_password", "update_extension"),
+                           "regenerate_password", "reset_voicemail_pin", "update_extension"),
     }.items() for view in views], CONFIGURATION),
     **dict.fromkeys([f"extensions.{view}" for view in ("create", "delete", "edit_form", "export_csv", "import_csv",
-                                                       "import_page", "list_page", "new_form", "new_password", "update")],
+                                                       "import_page", "list_page", "new_form", "new_password", "new_voicemail_pin",
+                                                       "update")],
                     CONFIGURATION),
     **dict.fromkeys([f"groups.{view}" for view in ("add_member", "candidates", "create", "delete", "detail", "edit_form",
                                                    "list_page", "move_member", "new_form", "remove_member",
@@ -130,10 +133,10 @@ def test_a_route_without_a_rule_is_for_admins_only():
 
 def test_the_nav_shows_only_what_the_role_may_open(app, identities):
     links = {
-        A: {"Calls", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
-        M: {"Calls", "Extensions", "Groups", "DIDs", "Trunks"},
-        Q: {"Calls", "Groups"},
-        G: {"Calls", "Groups"},
+        A: {"Calls", "Voicemail", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
+        M: {"Calls", "Voicemail", "Extensions", "Groups", "DIDs", "Trunks"},
+        Q: {"Calls", "Voicemail", "Groups"},
+        G: {"Calls", "Voicemail", "Groups"},
     }
     for role, expected in links.items():
         page = identities[role][0].get("/").get_data(as_text=True)

@@ -15,6 +15,7 @@ filtering, on top of this.
 | pick up a waiting call           | yes         | yes     | yes  | own groups and ext |
 | redirect a waiting call          | yes         | yes     | yes  | no                 |
 | call log                         | all         | all     | all  | own calls          |
+| voicemail messages               | every box   | own     | own  | own                |
 """
 
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ RULES: dict[str, Rule] = {
     # An agent may pick up a caller of its own groups on its own phone, never send one elsewhere.
     "live_api.redirect": Rule(read=ALL, write=STAFF),
     "live_api.waiting_call_groups": ADMIN_ONLY,
+    # Everyone opens a mailbox: their own, an admin any (voicemail/service.py decides which).
+    "voicemail": EVERY_ROLE,
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})
