@@ -25,6 +25,10 @@ EXPECTED = {
     "live_api.waiting_call_groups": ADMIN_ONLY,
     "live_api.click_to_call": EVERYONE,
     # Everyone reaches a mailbox page; which mailbox is the service's rule (tests/test_voicemail_messages.py).
+    **dict.fromkeys(["pauses_api.list_reasons", "pauses_api.create_reason", "pauses_api.delete_reason"], (EVERY, frozenset({A}))),
+    "pauses_api.pause": EVERYONE,
+    "dashboard.pause": EVERYONE,
+    **dict.fromkeys(["pause_reasons.list_page", "pause_reasons.create", "pause_reasons.delete"], ADMIN_ONLY),
     **dict.fromkeys(["voicemail.index", "voicemail.mailbox", "voicemail.audio", "voicemail.delete"], EVERYONE),
     "dashboard.call": EVERYONE,
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
@@ -133,7 +137,7 @@ def test_a_route_without_a_rule_is_for_admins_only():
 
 def test_the_nav_shows_only_what_the_role_may_open(app, identities):
     links = {
-        A: {"Calls", "Voicemail", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Audit log"},
+        A: {"Calls", "Voicemail", "Extensions", "Groups", "DIDs", "Trunks", "Users", "Pause reasons", "Audit log"},
         M: {"Calls", "Voicemail", "Extensions", "Groups", "DIDs", "Trunks"},
         Q: {"Calls", "Voicemail", "Groups"},
         G: {"Calls", "Voicemail", "Groups"},

@@ -16,6 +16,8 @@ filtering, on top of this.
 | redirect a waiting call          | yes         | yes     | yes  | no                 |
 | call log                         | all         | all     | all  | own calls          |
 | voicemail messages               | every box   | own     | own  | own                |
+| pause in groups                  | anyone      | anyone  | self | self               |
+| pause reasons                    | edit        | view    | view | view               |
 """
 
 from dataclasses import dataclass
@@ -68,6 +70,10 @@ RULES: dict[str, Rule] = {
     "live_api.waiting_call_groups": ADMIN_ONLY,
     # Everyone opens a mailbox: their own, an admin any (voicemail/service.py decides which).
     "voicemail": EVERY_ROLE,
+    # Everyone reads the reasons and pauses (themselves; admins and managers anyone: pauses/service.py).
+    "pauses_api": Rule(read=ALL, write=frozenset({"admin"})),
+    "pauses_api.pause": EVERY_ROLE,
+    "pause_reasons": ADMIN_ONLY,
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})
