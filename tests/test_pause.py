@@ -117,6 +117,15 @@ def test_a_pause_reads_as_its_reason_and_minutes_since_asterisk_paused():
     assert pause_of({"extgroup_1": {"paused": False}}) is None
 
 
+def test_a_long_pause_reads_in_hours_and_minutes(app):
+    from flask import render_template_string
+
+    status = {"pause": {"reason": "Meeting", "since": datetime.now(timezone.utc), "minutes": 125, "everywhere": True}}
+    with app.test_request_context():
+        text = render_template_string('{% from "_macros.html" import paused %}{{ paused(status) }}', status=status)
+    assert "Paused — Meeting, " in text and ">2 h 05 min</time>" in text
+
+
 def test_the_presence_card_says_paused_with_the_reason_and_minutes(app, db, setup):
     from pbxweb.waiting_calls.views import bp  # noqa: F401 — the dashboard's page
 

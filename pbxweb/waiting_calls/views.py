@@ -76,8 +76,10 @@ def call():
 @bp.post("/pause")
 @acting
 def pause():
-    # The form's reason and group are checked against the list and the extension's groups by the service.
-    message = pauses.pause(g.user, extension=request.form.get("extension") or None,
-                           paused=request.form.get("paused", "true"), reason=request.form.get("reason") or None,
+    # The form's reason and group are checked against the list and the extension's groups by the service; its
+    # reason select is sent with Resume too, where it has no meaning.
+    resuming = request.form.get("paused") == "false"
+    message = pauses.pause(g.user, extension=request.form.get("extension") or None, paused=not resuming,
+                           reason=None if resuming else request.form.get("reason") or None,
                            group_id=request.form.get("group_id") or None)
     return _answer(message)

@@ -92,7 +92,7 @@
   function tickPauses() {
     document.querySelectorAll("[data-paused-since]").forEach(function (el) {
       const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(el.dataset.pausedSince)) / 60000));
-      el.textContent = minutes + " min";
+      el.textContent = minutes < 60 ? minutes + " min" : Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min";
     });
   }
   setInterval(tickPauses, 15000);
