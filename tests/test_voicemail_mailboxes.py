@@ -123,3 +123,12 @@ def test_the_page_shows_the_pin_once_when_voicemail_is_turned_on(admin, api):
     assert page.status_code == 200 and "Voicemail PIN" in page.text and "You will not see it again" in page.text
     reset = client.post("/extensions/1001/voicemail-pin", headers={"HX-Request": "true"})
     assert reset.status_code == 200 and "New voicemail PIN for 1001" in reset.text
+
+
+def test_a_new_pin_is_in_the_audit_log_without_its_value(api, db):
+    from pbxweb.models import AuditEntry
+
+    pin = create(api, voicemail=True).get_json()["voicemail_pin"]
+    api.post("/api/extensions/1001/voicemail-pin")
+    entries = [e.changes for e in db.session.query(AuditEntry).filter_by(object_key="1001")]
+    assert entries.count({"voicemail PIN": "changed"}) == 2 and pin not in repr(entries)

@@ -137,6 +137,13 @@ def _member_entries(member: GroupMember, session: Session) -> list[tuple[str, di
 MERGED = object()
 
 
+def record(session: Session, object_type: str, key: str, changes: dict) -> None:
+    """An entry for a change no model column shows (a voicemail PIN, kept only in Asterisk's row), in the
+    session's transaction."""
+    session.add(AuditEntry(at=utcnow(), actor=_actor(), action="update", object_type=object_type,
+                           object_key=key[:100], changes=changes))
+
+
 def _after_flush(session: Session, flush_context) -> None:
     rows = []
     at = utcnow()

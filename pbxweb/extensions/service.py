@@ -5,6 +5,7 @@ import re
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import audit
 from .. import validation as v
 from ..ext import db
 from ..models import Did, Extension, ExtensionGroup, GroupMember
@@ -129,6 +130,7 @@ def _give_pin(extension: Extension) -> str:
     settings = RealtimeSettings.from_config(current_app.config)
     if not store.set_voicemail_pin(db.session.connection(), settings, extension.number, pin):
         raise v.Conflict({"voicemail": "the mailbox changed at the same moment; reload and try again"})
+    audit.record(db.session, "extension", extension.number, {"voicemail PIN": "changed"})
     return pin
 
 
