@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 PJSIP_NAME = re.compile(r"PJSIP/(\d{2,6})(?:-[0-9a-f]+)?$")
 QUEUE_NAME = re.compile(r"extgroup_(\d+)$")
 # 1001@default → 1001: a mailbox as MWI events and MailboxCount name it.
-MAILBOX = re.compile(r"(\d{2,6})@[\w-]+$")
+MAILBOX = re.compile(r"(\d{2,6})@[A-Za-z0-9_-]+")
 # "Registered": a contact row Asterisk wrote at REGISTER, not yet qualified (AMI tells that later, or never).
 CONTACT_UP = ("Registered", "Created", "Reachable", "NonQualified", "Updated", "Unknown")
 HEX_ESCAPE = re.compile(r"\^([0-9A-Fa-f]{2})")
@@ -267,7 +267,7 @@ def _count(value) -> int:
 
 
 def _mailbox_counts(state, mailbox: str | None, new, old, changed) -> None:
-    match = MAILBOX.match(mailbox or "")
+    match = MAILBOX.fullmatch(mailbox or "")
     if match:
         number = match.group(1)
         state.extension(number).mailbox = Mailbox(_count(new), _count(old))

@@ -198,10 +198,11 @@ def check_values(table: str, rows: Iterable[dict]) -> None:
 
 
 def _with_pins(rows: list[dict]) -> list[dict]:
-    """A mailbox is never without a PIN (the column is NOT NULL, and an empty one would open it to anyone):
-    one the models do not give is made up here and shown to nobody — its owner gets one with a PIN reset.
-    The extension service gives the PIN it shows right after the flush (`set_voicemail_pin`)."""
-    return [row if "password" in row else {**row, "password": generate_pin()} for row in rows]
+    """A mailbox is never without a PIN (the column is NOT NULL, and an empty one would open it to anyone), and
+    the models hold none (mapping.voicemail_row): a new row gets one made up here and shown to nobody. The
+    extension service then gives the PIN it shows, in the same transaction (`set_voicemail_pin`); a row that
+    `pbx sync` makes again keeps this one until its owner's PIN is reset."""
+    return [{**row, "password": generate_pin()} for row in rows]
 
 
 def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
