@@ -68,6 +68,10 @@ def test_an_agent_pauses_from_the_dashboard_and_the_card_says_so(voicemail, serv
                     b"Status: 1\r\nPaused: 1\r\nPausedReason: Lunch\r\nRinginuse: 1\r\nWrapuptime: 0\r\n\r\n")
     card = page.wait_for_selector("#ext-card-1002 .paused", timeout=5000)
     assert card.inner_text() == "Paused — Lunch, 12 min"
+    # Two messages left meanwhile: Asterisk's MWI event lights the card.
+    ami_server.push(b"Event: MessageWaiting\r\nPrivilege: call,all\r\nMailbox: 1002@default\r\nWaiting: 1\r\n"
+                    b"New: 2\r\nOld: 0\r\n\r\n")
+    assert page.wait_for_selector("#ext-card-1002 .badge.mail", timeout=5000).inner_text() == "✉ 2 new"
     page.screenshot(path=str(screenshots / "pause-control-desktop.png"))
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(screenshots / "pause-control-phone.png"), full_page=True)
