@@ -59,9 +59,12 @@ def create_app(config: dict | None = None) -> Flask:
     from .waiting_calls.views import bp as dashboard
     from .groups.api import bp as groups_api
     from .waiting_calls.api import bp as live_api
+    from .voicemail.views import bp as voicemail_pages
+    from .pauses.api import bp as pauses_api
+    from .pauses.views import bp as pause_reasons_pages
 
     for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp, extensions_pages, groups_pages,
                       dids_pages, trunks_pages, users_pages, audit_pages, cdr_api, calls_pages, dashboard,
-                      live_socket.bp):
+                      live_socket.bp, voicemail_pages, pauses_api, pause_reasons_pages):
         app.register_blueprint(blueprint)
     return app

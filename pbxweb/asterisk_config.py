@@ -31,6 +31,7 @@ FILES = {
     "cdr_adaptive_odbc.conf": False,
     "queues.conf": False,
     "logger.conf": False,
+    "voicemail.conf": False,
 }
 # Characters that end or comment out a value in Asterisk's and unixODBC's config files.
 UNSAFE_IN_CONFIG = re.compile(r"[;\r\n\x00]")
@@ -106,6 +107,14 @@ def template_values(config) -> dict:
         ipaddress.ip_address(config["PBX_SIP_BIND"])
     except ValueError:
         errors.append("PBX_SIP_BIND must be an IP address")
+    voicemail = {
+        "format": config["PBX_VOICEMAIL_FORMAT"],
+        "serveremail": _safe(errors, "PBX_VOICEMAIL_FROM", config["PBX_VOICEMAIL_FROM"]),
+        "mailcmd": _safe(errors, "PBX_VOICEMAIL_MAILCMD", config["PBX_VOICEMAIL_MAILCMD"]),
+    }
+    if not re.fullmatch(r"(wav49|gsm|wav)(\|(wav49|gsm|wav))*", voicemail["format"]) or "wav" not in voicemail["format"].split("|"):
+        errors.append("PBX_VOICEMAIL_FORMAT must be formats among wav49, gsm and wav separated by |, with wav "
+                      "(the one a browser plays)")
     if errors:
         raise ConfigError("; ".join(errors))
     return {
@@ -124,6 +133,7 @@ def template_values(config) -> dict:
         "first_digit": "[" + "".join(d for d in "0123456789" if d != outbound_prefix) + "]",
         "group_prefix": group_prefix,
         "sorcery_cache": config["PBX_SORCERY_CACHE"],
+        "voicemail": voicemail,
     }
 
 

@@ -257,6 +257,16 @@ class SealedData(db.Model):
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
 
 
+class PauseReason(db.Model):
+    """A reason an agent may give for a pause ("Lunch", "After-call work"): admins keep the short list, and
+    only its names ever reach Asterisk (QueuePause's Reason, then the queue log)."""
+
+    __tablename__ = "pbx_pause_reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(40), unique=True)
+
+
 class AmiOutbox(db.Model):
     """AMI actions a committed change still needs (what realtime alone cannot apply: an outbound registration
     rebuilt, a cached object expired). Written in the change's own transaction, deleted once Asterisk has
@@ -289,6 +299,9 @@ class ExtensionStatus(db.Model):
     roundtrip_usec: Mapped[int | None]
     # {queue name: {"paused": bool, "reason": str, "in_call": bool}}
     queues: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # Messages in its mailbox (AMI MailboxCount at the snapshot, then MessageWaiting); None: not known.
+    voicemail_new: Mapped[int | None]
+    voicemail_old: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 

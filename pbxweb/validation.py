@@ -259,6 +259,15 @@ def generate_password(length: int = GENERATED_PASSWORD_LENGTH) -> str:
             return candidate
 
 
+# Voicemail PINs are typed on a phone's keypad: digits only, long enough that guessing by calling in is slow
+# (voicemail.conf's minpassword keeps a PIN changed from the phone at 6 or more).
+GENERATED_PIN_LENGTH = 8
+
+
+def generate_pin(length: int = GENERATED_PIN_LENGTH) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(length))
+
+
 def sip_password(errors: Errors, field: str, value, *, avoid: tuple[str, ...] = ()) -> str | None:
     if not errors.check(field, isinstance(value, str), "must be a string"):
         return None

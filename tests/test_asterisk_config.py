@@ -242,3 +242,24 @@ def test_the_queue_log_is_written_to_its_table_in_utc_and_not_to_a_file(conf, db
                              "VALUES ('2026-12-01 09:40:00.123456', '1764581999.12', 'extgroup_1', 'NONE', "
                              "'ENTERQUEUE', '', '0612345678', '1')"))
         assert conn.execute(sa.text("SELECT event FROM queue_log")).scalar_one() == "ENTERQUEUE"
+
+
+def test_mailboxes_come_from_the_voicemail_table_and_mail_goes_through_the_set_command(conf, settings):
+    assert ("voicemail", "odbc,asterisk,voicemail") in conf["extconfig.conf"]["settings"].entries
+    general = conf["voicemail.conf"]["general"]
+    assert general.get("format") == "wav49|gsm|wav" and general.get("attach") == "yes"
+    assert general.get("mailcmd") == "/usr/sbin/sendmail -t" and int(general.get("minpassword")) >= 6
+    assert conf["voicemail.conf"][settings["PBX_VOICEMAIL_CONTEXT"]].entries == []
+    settings.update(PBX_VOICEMAIL_MAILCMD="/tmp/capture-mail --to /tmp/mail", PBX_VOICEMAIL_FROM="pbx@example.com")
+    general = by_name(parse(render(settings)["voicemail.conf"]))["general"]
+    assert (general.get("mailcmd"), general.get("serveremail")) == ("/tmp/capture-mail --to /tmp/mail", "pbx@example.com")
+
+
+@pytest.mark.parametrize("name, value", [("PBX_VOICEMAIL_MAILCMD", "/bin/true; rm -rf /"),
+                                         ("PBX_VOICEMAIL_FORMAT", "wav49|gsm"), ("PBX_VOICEMAIL_FORMAT", "mp3")])
+def test_a_voicemail_setting_asterisk_would_misread_is_refused_naming_it(settings, name, value):
+    from pbxweb.asterisk_config import ConfigError
+
+    settings[name] = value
+    with pytest.raises(ConfigError, match=name):
+        render(settings)

@@ -43,7 +43,8 @@ def test_create_writes_the_seed_defaults_into_asterisks_tables(api, rows):
     ]
     assert rows("ps_auths") == [{"id": "1001", "auth_type": "userpass", "username": "1001", "password": password}]
     assert rows("ps_aors") == [
-        {"id": "1001", "max_contacts": 1, "remove_existing": "yes", "qualify_frequency": 60, "default_expiration": 3600}
+        {"id": "1001", "max_contacts": 1, "remove_existing": "yes", "qualify_frequency": 60, "default_expiration": 3600,
+         "mailboxes": "1001@default"}
     ]
 
 

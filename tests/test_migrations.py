@@ -41,9 +41,11 @@ def test_upgrade_builds_every_realtime_column_with_asterisks_types_on_postgresql
     engine = migrate(make_db("pbx_fresh"))
     with engine.connect() as conn:
         found = {
-            (r.table_name, r.column_name): (r.data_type, r.udt_name, r.character_maximum_length)
+            (r.table_name, r.column_name): (r.data_type, r.udt_name, r.character_maximum_length or
+                                            (r.numeric_precision, r.numeric_scale))
             for r in conn.execute(sa.text(
-                "SELECT table_name, column_name, data_type, udt_name, character_maximum_length "
+                "SELECT table_name, column_name, data_type, udt_name, character_maximum_length, "
+                "numeric_precision, numeric_scale "
                 "FROM information_schema.columns WHERE table_schema = 'public'"))
         }
     for row in read_csv(SCHEMA_DIR / "columns.csv"):
@@ -52,6 +54,8 @@ def test_upgrade_builds_every_realtime_column_with_asterisks_types_on_postgresql
         expected = row["data_type"]
         if expected.startswith("character varying"):
             assert (data_type, f"character varying({length})") == ("character varying", expected), (table, row["column"])
+        elif data_type == "numeric":  # voicemail.volgain numeric(5,2)
+            assert f"numeric({length[0]},{length[1]})" == expected, (table, row["column"])
         elif data_type == "USER-DEFINED":
             assert udt == expected, (table, row["column"])
         else:

@@ -7,7 +7,7 @@ from pbxweb.realtime.mapping import RealtimeSettings, extension_rows, group_rows
 
 
 def extension(**overrides):
-    fields = dict(number="1001", name="John Doe", sip_password="p" * 20, context="from-internal",
+    fields = dict(number="1001", name="John Doe", email=None, sip_password="p" * 20, context="from-internal",
                   codecs="ulaw,alaw", voicemail=False, max_contacts=1, is_active=True)
     return Obj(**{**fields, **overrides})
 
@@ -15,7 +15,14 @@ def extension(**overrides):
 def test_the_transport_and_voicemail_context_come_from_the_settings():
     rows = extension_rows(extension(voicemail=True), RealtimeSettings(transport="transport-tcp", voicemail_context="office"))
     assert rows["ps_endpoints"][0]["transport"] == "transport-tcp"
-    assert rows["ps_endpoints"][0]["mailboxes"] == "1001@office"
+    assert rows["ps_endpoints"][0]["mailboxes"] == rows["ps_aors"][0]["mailboxes"] == "1001@office"
+    assert rows["voicemail"] == [{"context": "office", "mailbox": "1001", "fullname": "John Doe", "email": None,
+                                  "attach": "no"}]
+
+
+def test_a_mailbox_row_never_carries_the_pin():
+    rows = extension_rows(extension(voicemail=True, email="john@example.com"), RealtimeSettings())
+    assert "password" not in rows["voicemail"][0] and rows["voicemail"][0]["attach"] == "yes"
 
 
 def test_max_contacts_reaches_the_aor():
@@ -23,7 +30,8 @@ def test_max_contacts_reaches_the_aor():
 
 
 def test_an_inactive_extension_has_no_rows():
-    assert extension_rows(extension(is_active=False), RealtimeSettings()) == {"ps_endpoints": [], "ps_auths": [], "ps_aors": []}
+    assert extension_rows(extension(is_active=False), RealtimeSettings()) == {"ps_endpoints": [], "ps_auths": [], "ps_aors": [],
+                                                                                   "voicemail": []}
 
 
 def test_inactive_members_are_left_out_of_the_queue():

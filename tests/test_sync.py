@@ -57,8 +57,14 @@ def populated(api):
 def snapshot(db):
     from pbxweb.realtime.schema import SYNCED_TABLES, TABLES
 
+    # A mailbox's serial key and the PIN made for a row nobody gave one are Asterisk's and random.
+    unwritten = {"voicemail": {"uniqueid", "password"}}
+
+    def columns(t):
+        return [c for c in TABLES[t].columns if c.name not in unwritten.get(t, ())]
+
     with db.engine.connect() as conn:
-        return {t: sorted(map(tuple, conn.execute(sa.select(TABLES[t])).all()), key=repr) for t in SYNCED_TABLES}
+        return {t: sorted(map(tuple, conn.execute(sa.select(*columns(t))).all()), key=repr) for t in SYNCED_TABLES}
 
 
 def test_sync_from_empty_tables_rebuilds_exactly_what_the_hooks_wrote(populated, db, runner):

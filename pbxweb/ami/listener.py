@@ -1,7 +1,7 @@
 """The AMI listener: one per Asterisk. It keeps the state tables equal to what Asterisk says.
 
 After every (re)connect it waits for FullyBooted, takes a snapshot (DeviceStateList, PJSIPShowContacts,
-QueueStatus, CoreShowChannels) and replaces the stored picture with it; events that arrive meanwhile are
+QueueStatus, CoreShowChannels, and MailboxCount for each mailbox) and replaces the stored picture with it; events that arrive meanwhile are
 held and applied on top. From then on events are applied in memory and written in coalesced batches. On
 PostgreSQL an advisory lock makes it the only one: another worker or a standalone `pbx ami-listen` waits
 and takes over within seconds when the holder dies. A database failure restarts the whole cycle, so the
@@ -170,11 +170,14 @@ class Listener:
             raise AmiError(f"Asterisk did not send FullyBooted within {self.boot_timeout:g} s")
         version = client.action("CoreSettings").get("AsteriskVersion")
         lists = {name: client.action(name).events for name in SNAPSHOT_ACTIONS}
+        # No AMI list names realtime mailboxes (VoicemailUsersList shows only voicemail.conf's): ask for each.
+        counts = [client.action("MailboxCount", {"Mailbox": mailbox}) for mailbox in self._mailboxes()]
         state = state_from_snapshot(
             device_states=lists["DeviceStateList"],
             contacts=lists["PJSIPShowContacts"],
             queue_status=lists["QueueStatus"],
             channels=lists["CoreShowChannels"],
+            mailbox_counts=counts,
         )
         held, self.buffer = self.buffer, []
         for event in held:
@@ -193,6 +196,15 @@ class Listener:
         log.info("AMI listener: connected to Asterisk %s, %d extensions and %d waiting calls in the snapshot",
                  version, len(state.extensions), len(state.waiting))
         outbox.kick(self.app)
+
+    def _mailboxes(self) -> list[str]:
+        """The mailboxes Asterisk has in the realtime table, in our context, as MWI names them (1001@default)."""
+        voicemail = TABLES["voicemail"]
+        context = self.app.config["PBX_VOICEMAIL_CONTEXT"]
+        with self.engine.connect() as conn:
+            numbers = conn.execute(sa.select(voicemail.c.mailbox).where(voicemail.c.context == context)
+                                   .order_by(voicemail.c.mailbox)).scalars().all()
+        return [f"{number}@{context}" for number in numbers if number.isdigit()]
 
     def _on_disconnect(self, error: Exception, delay: float) -> None:
         was_connected, self.connected = self.connected, False

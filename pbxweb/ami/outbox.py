@@ -42,6 +42,16 @@ def pending_note(session, *, queue: str | None = None) -> str | None:
     return None
 
 
+# Set in a session whose commit leaves actions in the outbox: realtime/hooks.py drains after that commit.
+KICK_AFTER_COMMIT = "ami_outbox"
+
+
+def enqueue(session, action: str, fields: dict) -> None:
+    """An action to send once this session commits (and, while AMI is down, as soon as it is back)."""
+    session.add(AmiOutbox(action=action, fields=fields))
+    session.info[KICK_AFTER_COMMIT] = True
+
+
 def kick(app) -> None:
     """Drain in the background, so that a save never waits on AMI (a greenlet under gevent's patch)."""
     if app.config.get("AMI_OUTBOX_AUTODRAIN", True):

@@ -180,8 +180,8 @@ def _after_flush(session: Session, flush_context) -> None:
 
 
 def record(action: str, object_type: str, object_key: str, changes: dict) -> None:
-    """An entry for something that is no change of a model (a secret mailed, passwords downloaded), in the
-    caller's transaction: it commits with whatever the caller commits."""
+    """An entry for what no model column shows (a secret mailed, passwords downloaded, a voicemail PIN that
+    lives only in Asterisk's row), in the caller's transaction: it commits with whatever the caller commits."""
     from ..ext import db
 
     db.session.execute(sa.insert(AuditEntry.__table__).values(

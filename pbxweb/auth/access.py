@@ -17,6 +17,9 @@ are filtered by `visible_groups()` — the pages, their fragments and the API al
 | pick up a waiting call           | yes         | yes     | yes  | own groups and ext |
 | redirect a waiting call          | yes         | yes     | yes  | no                 |
 | call log                         | all         | all     | all  | own calls          |
+| voicemail messages               | every box   | own     | own  | own                |
+| pause in groups                  | anyone      | anyone  | self | self               |
+| pause reasons                    | edit        | view    | view | view               |
 """
 
 from dataclasses import dataclass
@@ -74,6 +77,12 @@ RULES: dict[str, Rule] = {
     # An agent may pick up a caller of its own groups on its own phone, never send one elsewhere.
     "live_api.redirect": Rule(read=ALL, write=STAFF),
     "live_api.waiting_call_groups": ADMIN_ONLY,
+    # Everyone opens a mailbox: their own, an admin any (voicemail/service.py decides which).
+    "voicemail": EVERY_ROLE,
+    # Everyone reads the reasons and pauses (themselves; admins and managers anyone: pauses/service.py).
+    "pauses_api": Rule(read=ALL, write=frozenset({"admin"})),
+    "pauses_api.pause": EVERY_ROLE,
+    "pause_reasons": ADMIN_ONLY,
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})

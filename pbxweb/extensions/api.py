@@ -16,8 +16,13 @@ def list_extensions():
 
 @bp.post("")
 def create_extension():
-    extension, password = service.create_extension(json_body())
-    return {**service.to_dict(extension), "password": password}, 201
+    extension, password, pin = service.create_extension(json_body())
+    return {**service.to_dict(extension), "password": password, **_pin(pin)}, 201
+
+
+def _pin(pin: str | None) -> dict:
+    """A voicemail PIN made by this request, shown this once."""
+    return {"voicemail_pin": pin} if pin else {}
 
 
 @bp.get("/<number>")
@@ -27,7 +32,8 @@ def get_extension(number):
 
 @bp.patch("/<number>")
 def update_extension(number):
-    return service.to_dict(service.update_extension(number, json_body()))
+    extension, pin = service.update_extension(number, json_body())
+    return {**service.to_dict(extension), **_pin(pin)}
 
 
 @bp.delete("/<number>")
@@ -42,3 +48,10 @@ def regenerate_password(number):
     body = json_body({"password"}, empty_ok=True)
     extension, password = service.set_password(number, body.get("password"))
     return {**service.to_dict(extension), "password": password}
+
+
+@bp.post("/<number>/voicemail-pin")
+def reset_voicemail_pin(number):
+    json_body(set(), empty_ok=True)
+    extension, pin = service.reset_voicemail_pin(number)
+    return {**service.to_dict(extension), "voicemail_pin": pin}

@@ -6,12 +6,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import audit
 from .. import validation as v
 from ..ext import db
 from ..models import Did, Extension, ExtensionGroup, GroupMember
 from ..paging import Page, PageRequest, contains, fetch_page
 from ..realtime import store
-from ..realtime.mapping import callerid
+from ..realtime.mapping import RealtimeSettings, callerid
 from ..service_base import commit, ensure_unique, get_or_not_found, lock_rows
 
 FIELDS = {"number", "name", "email", "password", "context", "codecs", "voicemail", "max_contacts", "is_active"}
@@ -118,13 +119,31 @@ def new_extension(data: dict) -> tuple[Extension, str]:
     return extension, password
 
 
-def create_extension(data: dict) -> tuple[Extension, str]:
-    """Returns the extension and its SIP password (generated unless a strong one is given)."""
+def has_mailbox(extension: Extension) -> bool:
+    """Whether Asterisk has a mailbox for it (realtime/mapping.py writes one for exactly these)."""
+    return bool(extension.is_active and extension.voicemail)
+
+
+def _give_pin(extension: Extension) -> str:
+    """A new PIN for the extension's mailbox, written into Asterisk's row — its only home (see
+    realtime/mapping.voicemail_row) — and returned to be shown once. Runs after the flush that made the row."""
+    pin = v.generate_pin()
+    settings = RealtimeSettings.from_config(current_app.config)
+    if not store.set_voicemail_pin(db.session.connection(), settings, extension.number, pin):
+        raise v.Conflict({"voicemail": "the mailbox changed at the same moment; reload and try again"})
+    audit.record("update", "extension", extension.number, {"voicemail PIN": "changed"})
+    return pin
+
+
+def create_extension(data: dict) -> tuple[Extension, str, str | None]:
+    """Returns the extension, its SIP password (generated unless a strong one is given) and its voicemail
+    PIN when it has a mailbox."""
     extension, password = new_extension(data)
     _check_number_free(extension.number)
     db.session.add(extension)
-    commit("number", f"extension {extension.number} already exists")
-    return extension, password
+    pin = commit("number", f"extension {extension.number} already exists",
+                 answer=lambda: _give_pin(extension) if has_mailbox(extension) else None)
+    return extension, password, pin
 
 
 def numbers_taken(numbers: list[str]) -> dict[str, str]:
@@ -140,8 +159,11 @@ def numbers_taken(numbers: list[str]) -> dict[str, str]:
     return taken
 
 
-def update_extension(number: str, data: dict) -> Extension:
+def update_extension(number: str, data: dict) -> tuple[Extension, str | None]:
+    """Returns the extension, and a voicemail PIN when this change gave it a mailbox (voicemail turned on,
+    or the extension activated with it on): a mailbox Asterisk makes anew never keeps an old PIN."""
     extension = lock_extension(number)
+    had_mailbox = has_mailbox(extension)
     errors = v.Errors()
     _unknown_fields(errors, data)
     errors.check("password", "password" not in data, "use the password endpoint to change it")
@@ -168,8 +190,22 @@ def update_extension(number: str, data: dict) -> Extension:
         _check_number_free(new_number, extension)
     for field, value in changes.items():
         setattr(extension, field, value)
-    commit("number", f"extension {new_number} already exists")
-    return extension
+    new_mailbox = has_mailbox(extension) and not had_mailbox
+    pin = commit("number", f"extension {new_number} already exists",
+                 answer=lambda: _give_pin(extension) if new_mailbox else None)
+    return extension, pin
+
+
+def reset_voicemail_pin(number: str) -> tuple[Extension, str]:
+    """A new generated PIN for the extension's mailbox, returned once."""
+    extension = get_extension(number, lock=True)
+    if not has_mailbox(extension):
+        raise v.Conflict({"voicemail": "is off (or the extension inactive): this extension has no mailbox"})
+    # A mailbox row someone deleted by hand is made again first, so the PIN has somewhere to go.
+    settings = RealtimeSettings.from_config(current_app.config)
+    store.reconcile_owners(db.session.connection(), settings, {store.Owner("extension", extension.number)})
+    pin = commit(answer=lambda: _give_pin(extension))
+    return extension, pin
 
 
 def set_password(number: str, password: str | None = None) -> tuple[Extension, str]:

@@ -65,10 +65,10 @@ def create():
     # An empty field is "use the default" (an empty password: generate one); number and name are required.
     data = {k: v for k, v in form_data(FIELDS, CHECKBOXES).items() if v != "" or k in ("number", "name")}
     try:
-        extension, password = service.create_extension(data)
+        extension, password, pin = service.create_extension(data)
     except ServiceError as error:
         return refused("extensions/_form.html", error, extension=None, values=request.form)
-    return listing_changed(render_template("extensions/_secret.html", extension=extension, password=password,
+    return listing_changed(render_template("extensions/_created.html", extension=extension, password=password, pin=pin,
                                            setup=service.phone_setup(extension, request.host)))
 
 
@@ -84,12 +84,16 @@ def update(number):
     if data.get("email") == "":
         data["email"] = None
     try:
-        extension = service.update_extension(number, data)
+        extension, pin = service.update_extension(number, data)
     except ServiceError as error:
         if error.status == 404:
             raise
         return refused("extensions/_form.html", error, extension=service.get_extension(number), values=request.form)
-    return closing(render_template("extensions/_row.html", oob_for=number, **_row_context(extension)))
+    row = render_template("extensions/_row.html", oob_for=number, **_row_context(extension))
+    if pin:
+        # The new mailbox's PIN is shown once, in the panel, instead of closing it.
+        return render_template("extensions/_pin.html", extension=extension, pin=pin) + row
+    return closing(row)
 
 
 @bp.post("/<number>/delete")
@@ -124,6 +128,12 @@ def email_phone_card(number):
     audit.record("mail", "extension", number, {"phone setup card": f"e-mailed to {extension.email}"})
     db.session.commit()
     return render_template("extensions/_mailed.html", extension=extension)
+
+
+@bp.post("/<number>/voicemail-pin")
+def new_voicemail_pin(number):
+    extension, pin = service.reset_voicemail_pin(number)
+    return render_template("extensions/_pin.html", extension=extension, pin=pin, regenerated=True)
 
 
 # --- CSV --------------------------------------------------------------------------------------------------

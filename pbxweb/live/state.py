@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 # PJSIP/1001 or PJSIP/1001-0000002a → 1001. Only what looks like one of our extensions counts.
 PJSIP_NAME = re.compile(r"PJSIP/(\d{2,6})(?:-[0-9a-f]+)?$")
 QUEUE_NAME = re.compile(r"extgroup_(\d+)$")
+# 1001@default → 1001: a mailbox as MWI events and MailboxCount name it.
+MAILBOX = re.compile(r"(\d{2,6})@[A-Za-z0-9_-]+")
 # "Registered": a contact row Asterisk wrote at REGISTER, not yet qualified (AMI tells that later, or never).
 CONTACT_UP = ("Registered", "Created", "Reachable", "NonQualified", "Updated", "Unknown")
 HEX_ESCAPE = re.compile(r"\^([0-9A-Fa-f]{2})")
@@ -44,6 +46,14 @@ class QueueMembership:
     reason: str = ""
     in_call: bool = False
     status: int = 0
+    # When the pause began (Asterisk's LastPause, epoch seconds); None while not paused.
+    paused_since: float | None = None
+
+
+@dataclass
+class Mailbox:
+    new: int = 0
+    old: int = 0
 
 
 @dataclass
@@ -54,6 +64,7 @@ class ExtensionStatus:
     contacts: dict[str, Contact] = field(default_factory=dict)
     channels: set[str] = field(default_factory=set)
     queues: dict[str, QueueMembership] = field(default_factory=dict)
+    mailbox: Mailbox | None = None
 
     @property
     def registration(self) -> str:
@@ -205,6 +216,12 @@ def _queue_member(state, event, changed):
     reason = event.get("PausedReason") or ""
     if event.event == "QueueMemberPause" or paused != membership.paused:
         changed.pauses.append((queue, number, paused, reason))
+    if paused:
+        # LastPause is Asterisk's own time of the (latest) pause; without it, when we first heard of it.
+        last_pause = _count(event.get("LastPause"))
+        membership.paused_since = float(last_pause) if last_pause else (membership.paused_since or _event_time(event))
+    else:
+        membership.paused_since = None
     membership.paused = paused
     membership.reason = reason
     membership.in_call = event.get("InCall") == "1"
@@ -244,6 +261,24 @@ def _caller_gone(state, event, changed):
     _remove_waiting(state, event.get("Uniqueid"), changed)
 
 
+def _count(value) -> int:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _mailbox_counts(state, mailbox: str | None, new, old, changed) -> None:
+    match = MAILBOX.fullmatch(mailbox or "")
+    if match:
+        number = match.group(1)
+        state.extension(number).mailbox = Mailbox(_count(new), _count(old))
+        changed.extensions.add(number)
+
+
+def _message_waiting(state, event, changed):
+    """Asterisk's MWI: a message left, heard or deleted (and after a VoicemailRefresh)."""
+    _mailbox_counts(state, event.get("Mailbox"), event.get("New"), event.get("Old"), changed)
+
+
 def _cdr(state, event, changed):
     changed.cdr += 1
 
@@ -265,6 +300,7 @@ REDUCERS = {
     # A caller picked out of the queue by an Originate/Bridge gets no Leave event: entering any bridge
     # means it is no longer waiting.
     "BridgeEnter": _caller_gone,
+    "MessageWaiting": _message_waiting,
     "Cdr": _cdr,
 }
 
@@ -306,9 +342,11 @@ def apply_contact_rows(state: LiveState, endpoint: str, rows: Iterable, now: flo
 
 
 def state_from_snapshot(
-    device_states: Iterable, contacts: Iterable, queue_status: Iterable, channels: Iterable, now: float | None = None
+    device_states: Iterable, contacts: Iterable, queue_status: Iterable, channels: Iterable, now: float | None = None,
+    mailbox_counts: Iterable = (),
 ) -> LiveState:
-    """A whole picture from the snapshot actions' list events."""
+    """A whole picture from the snapshot actions' list events, and the answers to MailboxCount (one per
+    mailbox: Asterisk lists no realtime mailboxes)."""
     now = time.time() if now is None else now
     state = LiveState()
     changed = Changed()
@@ -337,4 +375,7 @@ def state_from_snapshot(
         caller = state.waiting.get(event.get("Uniqueid") or "")
         if caller is not None and event.get("Linkedid"):
             caller.linkedid = event["Linkedid"]
+    for response in mailbox_counts:
+        if response.response == "Success":
+            _mailbox_counts(state, response.get("Mailbox"), response.get("NewMessages"), response.get("OldMessages"), changed)
     return state

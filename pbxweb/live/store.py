@@ -35,7 +35,10 @@ def extension_row(status, at: datetime) -> dict:
         "contact_uri": contact.uri if contact else None,
         "user_agent": contact.user_agent if contact else None,
         "roundtrip_usec": contact.roundtrip_usec if contact else None,
-        "queues": {q: {"paused": m.paused, "reason": m.reason, "in_call": m.in_call} for q, m in status.queues.items()},
+        "queues": {q: {"paused": m.paused, "reason": m.reason, "in_call": m.in_call, "paused_since": m.paused_since}
+                   for q, m in status.queues.items()},
+        "voicemail_new": status.mailbox.new if status.mailbox else None,
+        "voicemail_old": status.mailbox.old if status.mailbox else None,
         "updated_at": at,
     }
 
@@ -174,6 +177,8 @@ def extension_statuses(session, group_ids: set[int] | None, page: PageRequest) -
             "contact_uri": row.contact_uri,
             "user_agent": row.user_agent,
             "queues": row.queues or {},
+            "voicemail_new": row.voicemail_new,
+            "voicemail_old": row.voicemail_old,
         })
     return result, found.total, found.next_cursor
 
@@ -183,9 +188,25 @@ def statuses_of(session, numbers: list[str]) -> dict[str, dict]:
     if not numbers:
         return {}
     rows = session.execute(sa.select(status_t.c.number, status_t.c.registration, status_t.c.device_state,
-                                     status_t.c.calls, status_t.c.updated_at).where(status_t.c.number.in_(numbers)))
+                                     status_t.c.calls, status_t.c.updated_at, status_t.c.queues,
+                                     status_t.c.voicemail_new).where(status_t.c.number.in_(numbers)))
     return {r.number: {"registration": r.registration, "device_state": r.device_state, "calls": r.calls,
-                       "updated_at": as_utc(r.updated_at)} for r in rows}
+                       "updated_at": as_utc(r.updated_at), "pause": pause_of(r.queues or {}),
+                       "voicemail_new": r.voicemail_new} for r in rows}
+
+
+def pause_of(queues: dict) -> dict | None:
+    """An extension's pause as people say it, from its queue memberships: the reason and since when (the
+    earliest pause), and whether it is paused in every group it is in or only some; None when not paused."""
+    paused = [m for m in queues.values() if m.get("paused")]
+    if not paused:
+        return None
+    since = [m["paused_since"] for m in paused if m.get("paused_since")]
+    began = datetime.fromtimestamp(min(since), timezone.utc) if since else None
+    reasons = sorted({m.get("reason") or "" for m in paused} - {""})
+    return {"reason": ", ".join(reasons), "since": began,
+            "minutes": max(0, int((now() - began).total_seconds() // 60)) if began else None,
+            "everywhere": len(paused) == len(queues)}
 
 
 def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:

@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..ami.outbox import KICK_AFTER_COMMIT
 from ..models import AmiOutbox, Did, Extension, ExtensionGroup, GroupMember, Trunk
 from . import store
 from .followups import followup_actions
@@ -81,24 +82,25 @@ def _after_flush(session: Session, flush_context) -> None:
         return
     owners, renames = _affected(session)
     conn = session.connection()
+    settings = RealtimeSettings.from_config(current_app.config)
     for kind, old, new in renames:
-        store.move_rows(conn, kind, old, new)
-    changed = store.reconcile_owners(conn, RealtimeSettings.from_config(current_app.config), owners)
+        store.move_rows(conn, settings, kind, old, new)
+    changed = store.reconcile_owners(conn, settings, owners)
     actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"])
     if actions:
         conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f} for a, f in actions])
-        session.info["ami_outbox"] = True
+        session.info[KICK_AFTER_COMMIT] = True
 
 
 def _after_commit(session: Session) -> None:
-    if session.info.pop("ami_outbox", False):
+    if session.info.pop(KICK_AFTER_COMMIT, False):
         from ..ami import outbox
 
         outbox.kick(current_app._get_current_object())
 
 
 def _after_soft_rollback(session: Session, previous_transaction) -> None:
-    session.info.pop("ami_outbox", None)
+    session.info.pop(KICK_AFTER_COMMIT, None)
 
 
 def _refuse_bulk_writes(orm_execute_state) -> None:

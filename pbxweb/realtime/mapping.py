@@ -43,10 +43,16 @@ def callerid(name: str, number: str) -> str:
     return f'"{name}" <{number}>'
 
 
+def mailbox(number: str, settings: RealtimeSettings) -> str:
+    """How Asterisk names an extension's mailbox (`mailboxes`, VoiceMail(), MWI events): `1001@default`."""
+    return f"{number}@{settings.voicemail_context}"
+
+
 def extension_rows(extension, settings: RealtimeSettings) -> dict[str, list[dict]]:
     if not extension.is_active:
-        return {"ps_endpoints": [], "ps_auths": [], "ps_aors": []}
+        return {"ps_endpoints": [], "ps_auths": [], "ps_aors": [], "voicemail": []}
     number = extension.number
+    mailboxes = mailbox(number, settings) if extension.voicemail else None
     endpoint_row = {
         "id": number,
         "transport": settings.transport,
@@ -59,7 +65,8 @@ def extension_rows(extension, settings: RealtimeSettings) -> dict[str, list[dict
         "force_rport": "yes",
         "rewrite_contact": "yes",
         "callerid": callerid(extension.name, number),
-        "mailboxes": f"{number}@{settings.voicemail_context}" if extension.voicemail else None,
+        # The endpoint's `mailboxes` makes Asterisk send unsolicited NOTIFYs (the message light)…
+        "mailboxes": mailboxes,
         "dtmf_mode": "rfc4733",
     }
     auth_row = {"id": number, "auth_type": "userpass", "username": number, "password": extension.sip_password}
@@ -69,8 +76,29 @@ def extension_rows(extension, settings: RealtimeSettings) -> dict[str, list[dict
         "remove_existing": "yes",
         "qualify_frequency": 60,
         "default_expiration": 3600,
+        # …and the AOR's answers a phone that SUBSCRIBEs for message-summary instead.
+        "mailboxes": mailboxes,
     }
-    return {"ps_endpoints": [endpoint_row], "ps_auths": [auth_row], "ps_aors": [aor_row]}
+    return {
+        "ps_endpoints": [endpoint_row],
+        "ps_auths": [auth_row],
+        "ps_aors": [aor_row],
+        "voicemail": [voicemail_row(extension, settings)] if extension.voicemail else [],
+    }
+
+
+def voicemail_row(extension, settings: RealtimeSettings) -> dict:
+    """The mailbox app_voicemail finds by (mailbox, context). Its `password`, the PIN, is not here: the
+    extension does not hold it (Asterisk needs it in clear, and its owner may change it from the phone, which
+    writes this row) — realtime/store.py writes it when the row is made and when a PIN is given."""
+    return {
+        "context": settings.voicemail_context,
+        "mailbox": extension.number,
+        "fullname": extension.name,
+        "email": extension.email or None,
+        # With an e-mail address the message goes out attached (voicemail.conf sets the mailer).
+        "attach": "yes" if extension.email else "no",
+    }
 
 
 def group_rows(group, members) -> dict[str, list[dict]]:

@@ -47,6 +47,8 @@ def enum_type(name: str) -> sa.types.TypeEngine:
 def column_type(data_type: str) -> sa.types.TypeEngine:
     if m := re.fullmatch(r"character varying\((\d+)\)", data_type):
         return sa.String(int(m.group(1)))
+    if m := re.fullmatch(r"numeric\((\d+),(\d+)\)", data_type):
+        return sa.Numeric(int(m.group(1)), int(m.group(2)))
     simple = {
         "integer": sa.Integer(),
         "bigint": sa.BigInteger(),
@@ -89,6 +91,15 @@ def _build() -> dict[str, sa.Table]:
             ]
         if asterisk_name == "queues":
             extra = [sa.PrimaryKeyConstraint("name", name=f"{name}_pkey")]
+        if asterisk_name == "voicemail":
+            # A serial key Asterisk never reads; mailboxes are looked up by (mailbox, context), not unique.
+            extra = [
+                sa.PrimaryKeyConstraint("uniqueid", name="voicemail_pkey"),
+                sa.Index("voicemail_context", "context"),
+                sa.Index("voicemail_mailbox", "mailbox"),
+                sa.Index("voicemail_mailbox_context", "mailbox", "context"),
+                sa.Index("voicemail_imapuser", "imapuser"),
+            ]
         if asterisk_name == "queue_members":
             extra = [
                 sa.PrimaryKeyConstraint("queue_name", "interface", name=f"{name}_pkey"),
@@ -167,6 +178,7 @@ SYNCED_TABLES = (
     "asterisk_queues",
     "asterisk_queue_members",
     "dids",
+    "voicemail",
 )
 
 # The columns that identify a row in each synced table.
@@ -179,4 +191,5 @@ ROW_KEYS = {
     "asterisk_queues": ("name",),
     "asterisk_queue_members": ("queue_name", "interface"),
     "dids": ("number",),
+    "voicemail": ("context", "mailbox"),
 }

@@ -13,7 +13,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
-from ..validation import ASTERISK_UNSAFE, ValidationError, asterisk_safe
+from ..validation import ASTERISK_UNSAFE, ValidationError, asterisk_safe, generate_pin
 from . import mapping
 from .diff import TableChanges, diff_rows
 from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
@@ -34,11 +34,13 @@ class Owner:
     key: str | int
 
 
-def _scope(owner: Owner) -> dict[str, sa.ColumnElement]:
+def _scope(owner: Owner, settings: mapping.RealtimeSettings) -> dict[str, sa.ColumnElement]:
     """The rows an owner owns, per table."""
     t = TABLES
     if owner.kind == "extension":
-        return {name: t[name].c.id == owner.key for name in ("ps_endpoints", "ps_auths", "ps_aors")}
+        scope = {name: t[name].c.id == owner.key for name in ("ps_endpoints", "ps_auths", "ps_aors")}
+        scope["voicemail"] = _mailbox_clause(owner.key, settings)
+        return scope
     if owner.kind == "trunk":
         scope = {
             name: t[name].c.id == owner.key
@@ -55,6 +57,11 @@ def _scope(owner: Owner) -> dict[str, sa.ColumnElement]:
     if owner.kind == "did":
         return {"dids": t["dids"].c.number == owner.key}
     raise ValueError(owner.kind)
+
+
+def _mailbox_clause(number: str, settings: mapping.RealtimeSettings):
+    t = TABLES["voicemail"]
+    return sa.and_(t.c.mailbox == number, t.c.context == settings.voicemail_context)
 
 
 # --- reading the models -------------------------------------------------------------------------------
@@ -190,8 +197,18 @@ def check_values(table: str, rows: Iterable[dict]) -> None:
             raise ValidationError({f"{table}.{column}": f"must be at most {width} characters"})
 
 
+def _with_pins(rows: list[dict]) -> list[dict]:
+    """A mailbox is never without a PIN (the column is NOT NULL, and an empty one would open it to anyone), and
+    the models hold none (mapping.voicemail_row): a new row gets one made up here and shown to nobody. The
+    extension service then gives the PIN it shows, in the same transaction (`set_voicemail_pin`); a row that
+    `pbx sync` makes again keeps this one until its owner's PIN is reset."""
+    return [{**row, "password": generate_pin()} for row in rows]
+
+
 def write_changes(conn, changes: TableChanges, delete_extras: bool) -> None:
     t = TABLES[changes.table]
+    if changes.table == "voicemail":
+        changes.inserts = _with_pins(changes.inserts)
     check_values(changes.table, changes.inserts)
     check_values(changes.table, (values for _, values in changes.updates))
     if delete_extras and changes.extras:
@@ -267,7 +284,7 @@ def reconcile_owners(conn, settings: mapping.RealtimeSettings, owners: set[Owner
     wanted = desired_rows(conn, settings, owners)
     scopes = defaultdict(list)
     for owner in owners:
-        for table, clause in _scope(owner).items():
+        for table, clause in _scope(owner, settings).items():
             scopes[table].append(clause)
     for table in SYNCED_TABLES:
         if table not in scopes:
@@ -288,13 +305,23 @@ def detach_queue(conn, queue_name: str) -> None:
     conn.execute(sa.delete(t).where(t.c.name == queue_name))
 
 
-def move_rows(conn, kind: str, old_key: str, new_key: str) -> None:
-    """Renaming an extension or trunk moves its rows, so options an admin set on them in SQL go along."""
-    old_scope = _scope(Owner(kind, old_key))
+def move_rows(conn, settings: mapping.RealtimeSettings, kind: str, old_key: str, new_key: str) -> None:
+    """Renaming an extension or trunk moves its rows, so options an admin set on them in SQL go along (and a
+    mailbox keeps its PIN)."""
+    old_scope = _scope(Owner(kind, old_key), settings)
     for table, clause in old_scope.items():
         if table == "ps_endpoint_id_ips":
             continue  # identify rows are recomputed under their new ids
-        conn.execute(sa.update(TABLES[table]).where(clause).values(id=new_key))
+        key_column = "mailbox" if table == "voicemail" else "id"
+        conn.execute(sa.update(TABLES[table]).where(clause).values({key_column: new_key}))
+
+
+def set_voicemail_pin(conn, settings: mapping.RealtimeSettings, number: str, pin: str) -> bool:
+    """Give an extension's mailbox this PIN (Asterisk reads it at the next login to the mailbox); False when
+    it has no mailbox row."""
+    check_values("voicemail", [{"password": pin}])
+    t = TABLES["voicemail"]
+    return conn.execute(sa.update(t).where(_mailbox_clause(number, settings)).values(password=pin)).rowcount > 0
 
 
 def plan_table(conn, table: str, desired: list[dict]) -> TableChanges:

@@ -9,6 +9,7 @@ from flask import Blueprint, g, render_template, request
 from .. import validation as v
 from ..ext import db
 from ..models import ExtensionGroup
+from ..pauses import service as pauses
 from . import panels, service
 
 bp = Blueprint("dashboard", __name__)
@@ -21,7 +22,9 @@ def index():
         errors = v.Errors()
         group_filter = v.integer(errors, "group", request.args["group"], minimum=1, maximum=2**31 - 1)
         errors.raise_if_any()
-    return render_template("dashboard/index.html", **panels.context(g.user, group_filter))
+    pause = {"extensions": pauses.pausable_extensions(g.user), "reasons": pauses.reasons(),
+             "others": g.user.role in pauses.PAUSES_OTHERS}
+    return render_template("dashboard/index.html", pause=pause, **panels.context(g.user, group_filter))
 
 
 def _answer(message: str, status: int = 200):
@@ -73,3 +76,15 @@ def call():
     number = request.form.get("number", "")
     sent = service.click_to_call(g.user, number)
     return _sent(sent, f"Your phone ({g.user.extension.number}) is ringing: answer it and {number} is dialled.")
+
+
+@bp.post("/pause")
+@acting
+def pause():
+    # The form's reason and group are checked against the list and the extension's groups by the service; its
+    # reason select is sent with Resume too, where it has no meaning.
+    resuming = request.form.get("paused") == "false"
+    message = pauses.pause(g.user, extension=request.form.get("extension") or None, paused=not resuming,
+                           reason=None if resuming else request.form.get("reason") or None,
+                           group_id=request.form.get("group_id") or None)
+    return _answer(message)

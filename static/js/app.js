@@ -102,6 +102,14 @@
     if (ul) Array.from(ul.children).sort(function (a, b) { return Date.parse(a.dataset.joined) - Date.parse(b.dataset.joined); })
       .forEach(function (li) { if (ul.lastElementChild !== li) ul.appendChild(li); });
   }
+  // A pause's minutes count on from when Asterisk paused the member.
+  function tickPauses() {
+    document.querySelectorAll("[data-paused-since]").forEach(function (el) {
+      const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(el.dataset.pausedSince)) / 60000));
+      el.textContent = minutes < 60 ? minutes + " min" : Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min";
+    });
+  }
+  setInterval(tickPauses, 15000);
   // No "Call" on your own card.
   function hideOwnCall() {
     const own = document.body.dataset.ownExtension;
@@ -109,8 +117,8 @@
     document.querySelectorAll('.ext-card[data-number="' + own + '"] .call-button').forEach(function (b) { b.remove(); });
   }
   setInterval(tick, 1000);
-  document.addEventListener("htmx:wsAfterMessage", function () { tick(); hideOwnCall(); });
-  document.addEventListener("DOMContentLoaded", function () { tick(); hideOwnCall(); });
+  document.addEventListener("htmx:wsAfterMessage", function () { tick(); hideOwnCall(); tickPauses(); });
+  document.addEventListener("DOMContentLoaded", function () { tick(); hideOwnCall(); tickPauses(); });
 
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
