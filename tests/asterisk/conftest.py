@@ -16,6 +16,7 @@ root). Only one lab Asterisk runs per machine: this layer stops it at the end.
 """
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -43,6 +44,10 @@ from ..test_deploy import die_with_us
 LAB = Path("/opt/asterisk-lab")
 LAB_CTL = LAB / "bin" / "asterisk-lab"
 LAB_LOG = LAB / "var" / "log" / "asterisk" / "messages"
+LAB_PID = LAB / "var" / "run" / "asterisk" / "asterisk.pid"
+# Held for the whole session: another run of this layer waits for it instead of restarting the one lab
+# Asterisk under our calls. (A harness that does not take it can still stop our Asterisk: each call checks.)
+LAB_LOCK = LAB / "var" / "run" / "mini-pbx-lab.lock"
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -54,6 +59,7 @@ CAPTURE = os.environ.get("PBX_CAPTURE") == "1"
 # `anonymous` endpoint, context from-external), the fake provider on 127.0.0.3 (the trunk identifies by it).
 PHONE_IP, OUTSIDE_IP, PROVIDER_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 SIPP_SECONDS = 900  # every sipp quits by itself after this, whatever happens to the test run
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours `queue show`
 
 
 def why_no_lab() -> str | None:
@@ -64,6 +70,38 @@ def why_no_lab() -> str | None:
     if os.geteuid() != 0:
         return "the lab Asterisk runs as root: run this layer as root"
     return None
+
+
+def lab_pid() -> int | None:
+    """The pid of the lab Asterisk when it runs."""
+    try:
+        pid = int(LAB_PID.read_text().strip())
+        return pid if os.readlink(f"/proc/{pid}/exe") == str(LAB / "sbin" / "asterisk") else None
+    except (OSError, ValueError):
+        return None
+
+
+def take_lab(timeout: float = 600):
+    """The session's hold on the lab: our lock, then an Asterisk nobody else runs (waited for, then refused)."""
+    LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(LAB_LOCK, "w")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"another run of the Asterisk layer holds {LAB_LOCK} for more than {timeout} s")
+            time.sleep(1)
+    deadline = time.monotonic() + 120
+    while lab_pid() is not None:
+        if time.monotonic() > deadline:
+            lock.close()
+            pytest.fail(f"the lab Asterisk (pid {lab_pid()}) is running for someone else's test: not restarting it "
+                        f"under them (if nobody uses it: {LAB_CTL} stop)")
+        time.sleep(1)
+    return lock
 
 
 def free_port(kind=socket.SOCK_STREAM, host=PHONE_IP) -> int:
@@ -331,6 +369,7 @@ class Lab:
         cdr_from, log_from, ami_from = self.last_id("cdr"), self.last_id("queue_log"), self.ami.mark()
         started = time.monotonic()
         yield record
+        assert lab_pid() == self.asterisk_pid, "the lab Asterisk was stopped or restarted by someone else during this call"
         wait_for(lambda: self.channels() == 0, 30, f"{name}: every channel gone ({self.rx('core show channels')})")
         # cdr_adaptive_odbc writes as each channel ends; let the last rows land.
         seen = None
@@ -344,7 +383,7 @@ class Lab:
         record.cdr = self.rows("cdr", cdr_from)
         record.queue_log = self.rows("queue_log", log_from)
         record.ami = self.ami.since(ami_from)
-        record.queue_show = {f"extgroup_{self.groups[g]}": self.rx(f"queue show extgroup_{self.groups[g]}")
+        record.queue_show = {f"extgroup_{self.groups[g]}": ANSI.sub("", self.rx(f"queue show extgroup_{self.groups[g]}"))
                              for g in groups}
         record.notes.setdefault("seconds", round(time.monotonic() - started, 1))
         if CAPTURE:
@@ -366,6 +405,7 @@ def lab(pg, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("asterisk-lab")
     lab = Lab(workdir)
     gunicorn = None
+    lock = take_lab()
     try:
         # A database owned by a role with a password: ODBC logs in with user and password.
         password = secrets.token_hex(16)
@@ -395,9 +435,9 @@ def lab(pg, tmp_path_factory):
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "pbx", "asterisk-config", "--out", str(config_dir),
                         "--force"], cwd=ROOT, env=environment, check=True, capture_output=True)
         lab.ctl("install-config", str(config_dir))
-        lab.ctl("stop")
         lab.log_from = LAB_LOG.stat().st_size if LAB_LOG.exists() else 0
         lab.ctl("start")
+        lab.asterisk_pid = lab_pid()
         wait_for(lambda: "Number of active connections: 0" not in lab.rx("odbc show"), 15,
                  "Asterisk's ODBC connection to the lab database")
 
@@ -474,6 +514,8 @@ def lab(pg, tmp_path_factory):
                 gunicorn.wait()
         if lab.ami is not None:
             lab.ami.close()
-        lab.ctl("stop", check=False)
+        if lab_pid() is not None and lab_pid() == getattr(lab, "asterisk_pid", None):
+            lab.ctl("stop", check=False)
         if lab.engine is not None:
             lab.engine.dispose()
+        lock.close()
