@@ -59,6 +59,7 @@ CAPTURE = os.environ.get("PBX_CAPTURE") == "1"
 # `anonymous` endpoint, context from-external), the fake provider on 127.0.0.3 (the trunk identifies by it).
 PHONE_IP, OUTSIDE_IP, PROVIDER_IP = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 SIPP_SECONDS = 900  # every sipp quits by itself after this, whatever happens to the test run
+ASTERISK_TZ = "Europe/Amsterdam"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours `queue show`
 
 
@@ -187,6 +188,71 @@ class AmiTap:
         self.sock.close()
 
 
+class AmiRecorder:
+    """One AMI session recorded the way tests/fixtures/asterisk/ami/ holds them: every byte Asterisk sent, from
+    the banner (<name>.ami), and what we sent with relative times (<name>.sent.txt, the secret masked)."""
+
+    def __init__(self, port: int, username: str, secret: str):
+        self.started = time.monotonic()
+        self.secret = secret.encode()
+        self.data = bytearray()
+        self.sent: list[str] = []
+        self.count = 0
+        self.note(f"connect 127.0.0.1:{port}")
+        self.sock = socket.create_connection((PHONE_IP, port), timeout=10)
+        self.action("Login", ActionID="login-1", Username=username, Secret=secret, Events="on")
+        self.read_until(lambda data: b"FullyBooted" in data)
+
+    def note(self, text: str) -> None:
+        self.sent.append(f"[{time.monotonic() - self.started:8.3f}] # {text}")
+
+    def action(self, name: str, ActionID: str | None = None, **fields) -> str:
+        self.count += 1
+        action_id = ActionID or f"{name.lower()}-{self.count}"
+        raw = f"Action: {name}\r\nActionID: {action_id}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        raw = (raw + "\r\n").encode()
+        self.sock.sendall(raw)
+        self.sent.append(f"[{time.monotonic() - self.started:8.3f}] >>> {raw.replace(self.secret, b'********')!r}")
+        return action_id
+
+    def read_until(self, done, timeout: float = 10) -> None:
+        """Reads until done(everything received so far) — whole messages only."""
+        deadline = time.monotonic() + timeout
+        while not (self.data.endswith(b"\r\n\r\n") and done(bytes(self.data))):
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                chunk = None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"AMI: not seen in {timeout} s; received:\n{self.data.decode(errors='replace')}")
+            if chunk == b"":
+                raise AssertionError("AMI: the connection closed")
+            if chunk:
+                self.data += chunk
+
+    def messages(self) -> list[dict]:
+        return ami_messages(bytes(self.data).partition(b"\r\n")[2])
+
+    def close(self, name: str) -> None:
+        """Logs off and, with PBX_CAPTURE=1, writes tests/fixtures/asterisk/ami/<name>.ami and .sent.txt."""
+        self.action("Logoff", ActionID="logoff-1")
+        try:
+            self.read_until(lambda data: b"Response: Goodbye" in data, timeout=5)
+            self.sock.settimeout(2)
+            while chunk := self.sock.recv(65536):
+                self.data += chunk
+            self.note("connection closed by peer (recv() returned EOF)")
+        except (OSError, AssertionError):
+            pass
+        self.sock.close()
+        self.note("capture closed by client")
+        if CAPTURE:
+            folder = ROOT / "tests" / "fixtures" / "asterisk" / "ami"
+            (folder / f"{name}.ami").write_bytes(bytes(self.data).replace(self.secret, b"********"))
+            (folder / f"{name}.sent.txt").write_text("\n".join(self.sent) + "\n")
+
+
 def ami_messages(raw: bytes) -> list[dict]:
     """The messages of a raw AMI stream as dicts (the last of a repeated header wins)."""
     messages = []
@@ -262,8 +328,8 @@ class Lab:
         self.ami: AmiTap | None = None
 
     # Asterisk
-    def ctl(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run([str(LAB_CTL), *args], capture_output=True, text=True, timeout=90)
+    def ctl(self, *args: str, check: bool = True, env: dict | None = None) -> str:
+        result = subprocess.run([str(LAB_CTL), *args], capture_output=True, text=True, timeout=90, env=env)
         if check and result.returncode != 0:
             raise RuntimeError(f"asterisk-lab {' '.join(args)}: {result.stdout}{result.stderr}\n{self.log_tail()}")
         return result.stdout
@@ -309,6 +375,9 @@ class Lab:
         out.close()
         self.processes.append(process)
         return process
+
+    def ami_recorder(self) -> AmiRecorder:
+        return AmiRecorder(*self.ami_login)
 
     def sip_target(self) -> str:
         return f"{PHONE_IP}:{self.sip_port}"
@@ -436,7 +505,8 @@ def lab(pg, tmp_path_factory):
                         "--force"], cwd=ROOT, env=environment, check=True, capture_output=True)
         lab.ctl("install-config", str(config_dir))
         lab.log_from = LAB_LOG.stat().st_size if LAB_LOG.exists() else 0
-        lab.ctl("start")
+        # Asterisk runs in a zone that is not UTC, as at a site: the call log's times must still be UTC.
+        lab.ctl("start", env={**os.environ, "TZ": ASTERISK_TZ})
         lab.asterisk_pid = lab_pid()
         wait_for(lambda: "Number of active connections: 0" not in lab.rx("odbc show"), 15,
                  "Asterisk's ODBC connection to the lab database")
@@ -462,6 +532,7 @@ def lab(pg, tmp_path_factory):
         wait_for(answers, 30, "gunicorn")
         wait_for(lambda: connected(_Db), 30, "the app's AMI listener connected to Asterisk")
         lab.ami = AmiTap(ami_port, ami_user, ami_secret)
+        lab.ami_login = (ami_port, ami_user, ami_secret)
 
         # The PBX, through the API: four extensions, four groups, three DIDs, a trunk.
         lab.passwords = {n: strong_password() for n in ("2001", "2002", "2003", "2004")}

@@ -12,6 +12,7 @@ h14-outcomes, so on a branch without it those last assertions fail until it is m
 
 import re
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -71,7 +72,13 @@ def test_an_outside_caller_on_a_did_is_answered_by_a_ringing_member(lab):
     # The queue log names the member by its membername: the extension's name as the app writes it.
     assert caller_events(record, callid) == [(sales, "NONE", "ENTERQUEUE"), (sales, "Lab 2002", "CONNECT"),
                                              (sales, "Lab 2002", "COMPLETECALLER")]
-    assert event(record, callid, "ENTERQUEUE")["data2"] == "0612340001"
+    enter = event(record, callid, "ENTERQUEUE")
+    assert enter["data2"] == "0612340001"
+    # Asterisk runs in Europe/Amsterdam: the queue log (queue_log_realtime_use_gmt) and the CDR (usegmtime)
+    # are both written in UTC, so they agree with each other and with the clock of this test.
+    entered, started = datetime.fromisoformat(enter["time"]), datetime.fromisoformat(leg["start"])
+    assert abs((entered - started).total_seconds()) < 3
+    assert abs((datetime.now(timezone.utc).replace(tzinfo=None) - entered).total_seconds()) < 120
     connect = event(record, callid, "CONNECT")
     assert 1 <= int(connect["data1"]) <= 4 and int(connect["data3"]) in (2, 3)  # waited ≈ rang ≈ 2 s
     # CDR: the caller's legs, each seen from its answered channel (the dialplan answers before Queue()).
