@@ -103,7 +103,7 @@ def test_an_outside_caller_who_hangs_up_while_waiting_is_abandoned_at_their_posi
     abandon = event(record, callid, "ABANDON")
     assert abandon["data1"] == "1" and abandon["data2"] == "1" and 5 <= int(abandon["data3"]) <= 7
     assert service_level(record, support)["abandoned"] >= 1
-    expect_outcome(lab, callid, outcome="abandoned", answered_by=None, wait=(5, 7), talk=0, position=1,
+    expect_outcome(lab, callid, outcome="abandoned", answered_by=None, wait=(5, 7), talk=None, position=1,
                    groups=[lab.groups["Support"]])
 
 
@@ -119,7 +119,7 @@ def test_a_caller_past_the_groups_max_wait_times_out_and_is_hung_up(lab):
     assert events[0] == (short, "NONE", "ENTERQUEUE") and events[-1] == (short, "NONE", "EXITWITHTIMEOUT")
     timeout = event(record, callid, "EXITWITHTIMEOUT")
     assert timeout["data1"] == "1" and 4 <= int(timeout["data3"]) <= 6
-    expect_outcome(lab, callid, outcome="timeout", answered_by=None, wait=(4, 6), talk=0,
+    expect_outcome(lab, callid, outcome="timeout", answered_by=None, wait=(4, 6), talk=None,
                    groups=[lab.groups["Short"]])
 
 
