@@ -94,7 +94,7 @@ def take_lab(timeout: float = 600):
             if time.monotonic() > deadline:
                 pytest.fail(f"another run of the Asterisk layer holds {LAB_LOCK} for more than {timeout} s")
             time.sleep(1)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while lab_pid() is not None:
         if time.monotonic() > deadline:
             lock.close()
@@ -478,8 +478,6 @@ def lab(pg, tmp_path_factory):
     from pbxweb import create_app
 
     from ..conftest import token_for
-    from ..test_deploy import connected
-
     workdir = tmp_path_factory.mktemp("asterisk-lab")
     lab = Lab(workdir)
     gunicorn = None
@@ -517,6 +515,10 @@ def lab(pg, tmp_path_factory):
         # Asterisk runs in a zone that is not UTC, as at a site: the call log's times must still be UTC.
         lab.ctl("start", env={**os.environ, "TZ": ASTERISK_TZ})
         lab.asterisk_pid = lab_pid()
+        # Should this process be killed, Asterisk is stopped all the same (if it is still the one we started).
+        subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                          f"[ \"$(cat {LAB_PID} 2>/dev/null)\" = {lab.asterisk_pid} ] && {LAB_CTL} stop"],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: "Number of active connections: 0" not in lab.rx("odbc show"), 15,
                  "Asterisk's ODBC connection to the lab database")
 
@@ -528,9 +530,6 @@ def lab(pg, tmp_path_factory):
             preexec_fn=die_with_us)
         lab.base = f"http://{PHONE_IP}:{port}"
 
-        class _Db:  # what tests.test_deploy.connected needs
-            engine = lab.engine
-
         def answers():
             assert gunicorn.poll() is None, (workdir / "gunicorn.log").read_text()
             try:
@@ -539,7 +538,11 @@ def lab(pg, tmp_path_factory):
                 return False
 
         wait_for(answers, 30, "gunicorn")
-        wait_for(lambda: connected(_Db), 30, "the app's AMI listener connected to Asterisk")
+        def listener_connected():
+            with lab.engine.connect() as conn:
+                return bool(conn.execute(sa.text("SELECT connected FROM pbx_ami_status")).scalar())
+
+        wait_for(listener_connected, 30, "the app's AMI listener connected to Asterisk")
         lab.ami = AmiTap(ami_port, ami_user, ami_secret)
         lab.ami_login = (ami_port, ami_user, ami_secret)
 
