@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from .conftest import wait_for
+
 pytestmark = pytest.mark.asterisk
 
 
@@ -56,6 +58,14 @@ def expect_outcome(lab, linkedid: str, **expected):
             assert got == want, f"{name}: {got!r}, expected {want!r}"
 
 
+def no_caller_left_waiting(lab) -> None:
+    """The dashboard's waiting callers, as the app's listener keeps them from AMI, end empty: no ghost."""
+    def empty():
+        _, answer = lab.api("GET", "/api/waiting-calls")
+        return answer["waiting_calls"] == [] and not answer["stale"]
+    wait_for(empty, 10, "no caller left on /api/waiting-calls")
+
+
 def queue(lab, group: str) -> str:
     return f"extgroup_{lab.groups[group]}"
 
@@ -85,6 +95,7 @@ def test_an_outside_caller_on_a_did_is_answered_by_a_ringing_member(lab):
     assert {r["dstchannel"].split("-")[0] for r in record.cdr} == {"PJSIP/2002", "PJSIP/2003"}
     assert all(r["linkedid"] == callid and r["channel"] == leg["channel"] for r in record.cdr)
     assert service_level(record, sales)["completed"] == 1
+    no_caller_left_waiting(lab)
     expect_outcome(lab, callid, outcome="answered", answered_by="2002", wait=(1, 4), talk=(4, 8),
                    groups=[lab.groups["Sales"]])
 
@@ -103,6 +114,7 @@ def test_an_outside_caller_who_hangs_up_while_waiting_is_abandoned_at_their_posi
     abandon = event(record, callid, "ABANDON")
     assert abandon["data1"] == "1" and abandon["data2"] == "1" and 5 <= int(abandon["data3"]) <= 7
     assert service_level(record, support)["abandoned"] >= 1
+    no_caller_left_waiting(lab)
     expect_outcome(lab, callid, outcome="abandoned", answered_by=None, wait=(5, 7), talk=None, position=1,
                    groups=[lab.groups["Support"]])
 
@@ -119,6 +131,7 @@ def test_a_caller_past_the_groups_max_wait_times_out_and_is_hung_up(lab):
     assert events[0] == (short, "NONE", "ENTERQUEUE") and events[-1] == (short, "NONE", "EXITWITHTIMEOUT")
     timeout = event(record, callid, "EXITWITHTIMEOUT")
     assert timeout["data1"] == "1" and 4 <= int(timeout["data3"]) <= 6
+    no_caller_left_waiting(lab)
     expect_outcome(lab, callid, outcome="timeout", answered_by=None, wait=(4, 6), talk=None,
                    groups=[lab.groups["Short"]])
 
@@ -135,6 +148,9 @@ def test_a_caller_picked_up_from_the_dashboard_is_answered_by_the_one_who_picked
         status, answer = lab.api("POST", f"/api/waiting-calls/{waiting['uniqueid']}/pickup", {"extension": "2002"},
                                  as_user="2002")
         assert status == 202, answer
+        # A second click while 2002 rings is told someone is picking up; no second Originate goes out.
+        again, answer = lab.api("POST", f"/api/waiting-calls/{waiting['uniqueid']}/pickup", {"extension": "2002"})
+        assert again == 409, answer
         record.notes["pickup"] = {"uniqueid": waiting["uniqueid"], "seconds_waiting": waiting["seconds_waiting"]}
         assert caller.wait(timeout=60) == 0
     callid = record.caller_leg()["uniqueid"]
@@ -151,6 +167,7 @@ def test_a_caller_picked_up_from_the_dashboard_is_answered_by_the_one_who_picked
     bridge = [r for r in record.cdr if r["channel"].startswith("PJSIP/2002-")]
     assert bridge and bridge[0]["lastapp"] == "Bridge" and bridge[0]["disposition"] == "ANSWERED"
     assert all(r["linkedid"] == callid for r in record.cdr)
+    no_caller_left_waiting(lab)
     expect_outcome(lab, callid, outcome="answered", answered_by="2002", picked_up=True,
                    groups=[lab.groups["Support"]])
 
@@ -167,6 +184,7 @@ def test_a_caller_redirected_to_another_group_who_then_hangs_up(lab):
         status, answer = lab.api("POST", f"/api/waiting-calls/{waiting['uniqueid']}/redirect",
                                  {"group_id": lab.groups["Back office"]})
         assert status == 202, answer
+        assert lab.waiting_call("Back office")["uniqueid"] == waiting["uniqueid"]  # the dashboard follows it
         assert caller.wait(timeout=60) == 0
     callid = record.caller_leg()["uniqueid"]
     support, back = queue(lab, "Support"), queue(lab, "Back office")
@@ -175,6 +193,7 @@ def test_a_caller_redirected_to_another_group_who_then_hangs_up(lab):
     assert (back, "NONE", "ENTERQUEUE") in events and events[-1] == (back, "NONE", "ABANDON")
     # AMI reports the Redirect out of the queue as an abandon (then a leave).
     assert [e["Queue"] for e in record.events("QueueCallerAbandon")] == [support, back]
+    no_caller_left_waiting(lab)
     expect_outcome(lab, callid, outcome="redirected", final_outcome="abandoned", answered_by=None,
                    groups=[lab.groups["Support"], lab.groups["Back office"]])
 
