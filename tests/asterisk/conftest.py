@@ -599,6 +599,8 @@ def lab(pg, tmp_path_factory):
             lab.ami.close()
         if lab_pid() is not None and lab_pid() == getattr(lab, "asterisk_pid", None):
             lab.ctl("stop", check=False)
+            # Our config names a database that is gone with this run: leave the lab as the package ships it.
+            lab.ctl("reset-config", check=False)
         if lab.engine is not None:
             lab.engine.dispose()
         lock.close()
