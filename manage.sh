@@ -2,6 +2,8 @@
 # The two commands of the README:
 #   ./manage.sh run   — set up, build the embedded SQLite database, create the admin (password printed once), serve
 #   ./manage.sh test  — set up, then run every test against a throwaway PostgreSQL cluster it starts itself
+#   ./manage.sh test-asterisk — the real-Asterisk layer (tests/asterisk): installs ../shared/lab when it is
+#                     beside the repository, then drives the lab Asterisk with sipp calls (as root)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,6 +40,13 @@ venv() {
   fi
 }
 
+# The tests start their own PostgreSQL 15 cluster from the server binaries (not the system service).
+need_postgresql() {
+  if [ -z "${TEST_DATABASE_SERVER:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need_debian_packages postgresql
+  fi
+}
+
 case "${1:-}" in
   run)
     shift
@@ -51,10 +60,7 @@ case "${1:-}" in
     ;;
   test)
     shift
-    # The tests start their own PostgreSQL 15 cluster from the server binaries (not the system service).
-    if [ -z "${TEST_DATABASE_SERVER:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-      need_debian_packages postgresql
-    fi
+    need_postgresql
     # Pages are tested in Debian's chromium; Playwright's own browser download cannot work offline. The
     # shipped nginx site is tested in front of gunicorn with Debian's nginx.
     [ -x /usr/bin/chromium ] || need_debian_packages chromium
@@ -62,8 +68,19 @@ case "${1:-}" in
     venv requirements-dev.txt
     exec .venv/bin/python -m pytest "$@"
     ;;
+  test-asterisk)
+    shift
+    # The lab (a prebuilt Asterisk 22.10.1 in /opt/asterisk-lab, sipp) comes from ../shared/lab; setup.sh
+    # changes nothing when it is installed. Without it (or not as root) the layer skips and says why.
+    if [ -f ../shared/lab/setup.sh ] && [ "$(id -u)" = 0 ]; then
+      bash ../shared/lab/setup.sh
+    fi
+    need_postgresql
+    venv requirements-dev.txt
+    exec .venv/bin/python -m pytest -m asterisk tests/asterisk "$@"
+    ;;
   *)
-    echo "usage: $0 run|test [args…]" >&2
+    echo "usage: $0 run|test|test-asterisk [args…]" >&2
     exit 2
     ;;
 esac
