@@ -10,7 +10,7 @@ from . import service
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
-FILTER_KEYS = ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "min_duration")
+FILTER_KEYS = ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "outcome", "min_duration")
 
 
 def _filter_args() -> dict:
@@ -19,7 +19,8 @@ def _filter_args() -> dict:
 
 def _context(filters, page) -> dict:
     return {"page": page, "filters": _filter_args(), "groups": service.group_names(), "local": service.local,
-            "dispositions": service.DISPOSITIONS, "directions": service.DIRECTIONS, "cursor": request.args.get("cursor")}
+            "describe": service.describe, "outcomes": service.OUTCOMES, "directions": service.DIRECTIONS,
+            "cursor": request.args.get("cursor")}
 
 
 @bp.get("")
