@@ -37,6 +37,7 @@ SETTINGS = (
     ("PBX_TIMEZONE", None, "the site's time zone (IANA name, `Europe/Amsterdam`) for call times; default: the server's"),
     ("PBX_BEHIND_PROXY", "off", "`on` when exactly one reverse proxy (the shipped nginx site) is in front: trust its X-Forwarded-Proto/Host/For"),
     ("PBX_WAIT_WARN_SECONDS", "60", "a caller waiting longer turns amber on the dashboard, twice as long red"),
+    ("PBX_SERVICE_LEVEL_SECONDS", "20", "a group call answered within this is within service level (the queue's `servicelevel`, the group report's SL/SL2)"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
 )
 
@@ -73,6 +74,7 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "SESSION_COOKIE_SECURE": _flag(values.pop("PBX_SECURE_COOKIES")),
         "PBX_BEHIND_PROXY": _flag(values.pop("PBX_BEHIND_PROXY")),
         "PBX_WAIT_WARN_SECONDS": int(values.pop("PBX_WAIT_WARN_SECONDS")),
+        "PBX_SERVICE_LEVEL_SECONDS": int(values.pop("PBX_SERVICE_LEVEL_SECONDS")),
         **values,
     }
     return config
