@@ -166,7 +166,7 @@ def test_a_script_fetches_the_export_with_a_bearer_token_and_a_stranger_cannot(c
     assert client.get("/calls/export.csv", headers={"Authorization": "Bearer pbx_wrong"}).status_code == 401
 
 
-def test_statistics_count_answered_and_missed_per_day_hour_extension_and_group(calls, app):
+def test_statistics_count_answered_and_missed_per_day_hour_and_extension(calls, app):
     from .test_access import signed_in
 
     user, _ = create_user("boss", "manager", "correct horse battery")
@@ -177,8 +177,6 @@ def test_statistics_count_answered_and_missed_per_day_hour_extension_and_group(c
     assert days[0]["calls"] == "5" and days[0]["answered"] == "3" and days[0]["longest_talk_s"] == "120"
     extensions = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/extensions.csv?range=today").get_data(as_text=True))))
     assert {r["extension"]: r["calls"] for r in extensions} == {"1003": "1", "1002": "2"}
-    groups = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/groups.csv?range=today").get_data(as_text=True))))
-    assert groups == [{**groups[0], "group": "Sales", "calls": "1", "answered": "1"}]
 
 
 def test_the_call_log_page_lists_calls_and_expands_their_legs(app, calls):

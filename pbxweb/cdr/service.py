@@ -25,11 +25,12 @@ from flask import current_app
 from .. import validation as v
 from ..csv_cells import spreadsheet_safe
 from ..ext import db
+from ..live import store
 from ..models import ExtensionGroup
 from .. import paging
 from ..models import Extension
 from ..realtime.schema import cdr as cdr_t, queue_log as queue_log_t
-from . import story as stories
+from . import report, story as stories
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
 OUTCOMES = ("answered", "abandoned", "timeout", "voicemail", "redirected", "no agents", "no answer", "busy", "failed")
@@ -623,13 +624,12 @@ class Statistics:
     days: dict = field(default_factory=dict)  # date → Tally
     hours: dict = field(default_factory=lambda: {h: Tally() for h in range(24)})
     extensions: dict = field(default_factory=dict)  # number → Tally (calls it answered)
-    groups: dict = field(default_factory=dict)  # group id → Tally
     total: Tally = field(default_factory=Tally)
 
 
 def statistics(calls) -> Statistics:
-    """Answered and missed calls, waits and talk per day, per hour of the day, per extension (that answered,
-    or placed an outbound call) and per group, in the site's zone."""
+    """Answered and missed calls, waits and talk per day, per hour of the day and per extension (that
+    answered, or placed an outbound call), in the site's zone. Groups have their own report (report.py)."""
     stats = Statistics()
     for call in calls:
         started = local(call.started)
@@ -643,10 +643,22 @@ def statistics(calls) -> Statistics:
         handled_by = placed.group(1) if call.direction == "outbound" and placed else call.answered_by
         if handled_by:
             stats.extensions.setdefault(handled_by, Tally()).add(call)
-        for group in call.groups:
-            stats.groups.setdefault(group, Tally()).add(call)
     stats.days = dict(sorted(stats.days.items()))
     return stats
+
+
+def stats_filters(args, user) -> Filters:
+    """The period of the statistics and the group report: the request's dates, the last 7 days by default."""
+    if not (args.get("range") or args.get("from") or args.get("to")):
+        args = {**args, "range": "7days"}
+    return parse_filters(args, user)
+
+
+def group_report(filters: Filters, user) -> report.Report:
+    """The group report as this user may see it: an agent, its own groups and itself."""
+    visible = store.visible_group_ids(db.session, user) if user is not None else None
+    return report.group_report(filters, current_app.config["PBX_SERVICE_LEVEL_SECONDS"], member_names(),
+                               visible_groups=visible, own_extension=filters.own_extension)
 
 
 # --- `pbx cdr-test` -------------------------------------------------------------------------------------

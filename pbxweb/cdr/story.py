@@ -34,6 +34,9 @@ ENDINGS = {"CONNECT": "answered", "ABANDON": "abandoned", "EXITWITHTIMEOUT": "ti
 CALL_ENDED = ("COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER")
 # Outcomes a call without a queue keeps from its CDR disposition, in words.
 CDR_WORDS = {"ANSWERED": "answered", "NO ANSWER": "no answer", "BUSY": "busy", "FAILED": "failed", "CONGESTION": "failed"}
+# How long after a logged ABANDON a pick-up's answer may come and still be what took the caller out (the
+# Bridge pulls the caller out of Queue() as the agent's phone answers); later, the caller had already gone.
+PICKUP_SLACK = timedelta(seconds=2)
 # Applications a redirected caller goes on to (an extension, a mailbox): the trace a Redirect leaves in CDR.
 REDIRECT_TARGET_APPS = ("Dial", "VoiceMail")
 
@@ -232,10 +235,12 @@ def tell(legs, events, names: dict[str, set[str]] | None = None) -> Story | None
 
 def _apply_pickup(visits: list[Visit], leg) -> None:
     """The stay a pick-up ended: the last one the caller had entered when the agent's phone answered, unless
-    a member answered it first."""
+    a member answered it first, or it ended otherwise before."""
     at = answered_at(leg)
-    visit = next((v for v in reversed(visits) if v.entered <= at), visits[0])
-    if visit.ended in ("answered", "timeout", "no agents"):
+    visit = next((v for v in reversed(visits) if v.entered <= at), None)
+    if visit is None or visit.ended in ("answered", "timeout", "no agents"):
+        return
+    if visit.ended == "abandoned" and at > visit.left + PICKUP_SLACK:
         return
     match = PHONE_CHANNEL.match(leg.channel)
     visit.ended, visit.picked_up, visit.left = "answered", True, at
