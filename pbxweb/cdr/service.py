@@ -6,8 +6,8 @@ those whose `callid` is the call's linkedid (the caller's channel, which started
 
 Paging is by keyset over the legs, newest first: a page scans the legs that match the leg filters (date,
 number, extension, group — all on indexed columns) from the cursor down, collects the calls they belong to,
-reads each call whole by its linkedid, and keeps those that pass the call filters (direction, disposition,
-duration). A call belongs to the page of its newest matching leg; one that had a matching leg above the
+reads each call whole by its linkedid with its queue log rows, and keeps those that pass the call filters
+(direction, outcome, disposition, duration). A call belongs to the page of its newest matching leg; one that had a matching leg above the
 cursor was on an earlier page and is not shown again, so rows arriving meanwhile move nobody's place.
 """
 
