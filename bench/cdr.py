@@ -4,7 +4,7 @@ page and of a deep page for typical filters, against the baseline of the same pr
 records (the least any list must read), the EXPLAIN (ANALYZE) of the slowest page's scan, and the export of
 every call: wall time and the exporting process's peak RSS.
 
-    .venv/bin/python -m bench.cdr [--records N] [--requests N]
+    .venv/bin/python -m bench.cdr [--records N] [--requests N] [--days N]
 
 Also the group report of the last 7 days (issue 14) against counting the queue log rows it reads.
 
@@ -37,12 +37,12 @@ DAYS = 90
 QUEUE_LOG_COLUMNS = ("time", "callid", "queuename", "agent", "event", "data1", "data2", "data3")
 
 
-def calls(records: int, now: datetime, seed: int = 7):
+def calls(records: int, now: datetime, days: int = DAYS, seed: int = 7):
     """Realistic calls, oldest first, about two legs per call: (cdr rows in COLUMNS order, queue log rows in
     QUEUE_LOG_COLUMNS order) for each — the queue log as Asterisk writes it for the queue calls."""
     rng = random.Random(seed)
-    first = now - timedelta(days=DAYS)
-    span = DAYS * 86400
+    first = now - timedelta(days=days)
+    span = days * 86400
     written = sequence = 0
     calls = max(1, int(records / 1.9))  # legs per call: 60% inbound ringing 2.5 agents on average, 40% one leg
     step = span / calls
@@ -114,15 +114,15 @@ def calls(records: int, now: datetime, seed: int = 7):
         call += 1
 
 
-def generate(records: int, now: datetime):
+def generate(records: int, now: datetime, days: int = DAYS):
     """The call records (tuples in COLUMNS order), oldest first."""
-    for legs, _ in calls(records, now):
+    for legs, _ in calls(records, now, days):
         yield from legs
 
 
-def generate_queue_log(records: int, now: datetime):
+def generate_queue_log(records: int, now: datetime, days: int = DAYS):
     """The queue log rows of the same calls (tuples in QUEUE_LOG_COLUMNS order)."""
-    for _, log in calls(records, now):
+    for _, log in calls(records, now, days):
         yield from log
 
 
@@ -159,14 +159,14 @@ class Lines(io.RawIOBase):
         return size
 
 
-def load(records: int) -> float:
+def load(records: int, days: int = DAYS) -> float:
     start = time.perf_counter()
     now = datetime.utcnow().replace(microsecond=0)
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        for table, columns, rows in (("cdr", COLUMNS, generate(records, now)),
-                                     ("queue_log", QUEUE_LOG_COLUMNS, generate_queue_log(records, now))):
+        for table, columns, rows in (("cdr", COLUMNS, generate(records, now, days)),
+                                     ("queue_log", QUEUE_LOG_COLUMNS, generate_queue_log(records, now, days))):
             names = ", ".join(f'"{c}"' for c in columns)
             cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",
                                io.BufferedReader(Lines(csv_chunks(rows)), 1 << 20))
@@ -243,12 +243,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--days", type=int, default=DAYS,
+                        help="the span of the records; 78,000 over 7 days is the last week of 1,000,000 over 90")
     args = parser.parse_args()
     with bench_app("pbx_bench_cdr") as (app, url), app.test_request_context():
-        seconds = load(args.records)
+        seconds = load(args.records, args.days)
         count = db.session.scalar(sa.select(sa.func.count()).select_from(cdr_t))
         logged = db.session.scalar(sa.select(sa.func.count()).select_from(queue_log_t))
-        print(f"{count:,} records and {logged:,} queue log rows ({DAYS} days) loaded with COPY in {seconds:.1f} s")
+        print(f"{count:,} records and {logged:,} queue log rows ({args.days} days) loaded with COPY in {seconds:.1f} s")
         cases = [
             ("every call", {}),
             ("today", {"range": "today"}),

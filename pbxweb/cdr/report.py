@@ -1,18 +1,20 @@
 """The group report: per group and period, callers offered, answered, abandoned, the service level as Asterisk
 counts it, waits and talk; per agent, calls answered, talk time, rings left unanswered and time paused.
 
-Counted in SQL over the period's queue log rows (one pass grouped by caller and group, then by group) rather
-than by building every call: a week of a busy site is a hundred thousand rows. The rules are story.py's —
-a caller who left a group (ABANDON) but went on into another group or to an extension was redirected, a
-pick-up from the dashboard is the agent's answered Bridge leg — and tests hold the two to the same answers.
+Counted in SQL over the period's queue log rows, grouped by group (a week of a busy site is a hundred
+thousand rows: building every call would take seconds). What the queue log alone does not say follows
+story.py's rules: an ABANDON is a caller who hung up — or one sent elsewhere by a Redirect, which Asterisk
+logs the same way, and who then went on into another group or the dialplan (checked in SQL); a pick-up from
+the dashboard has no CONNECT and is the agent's answered Bridge leg (those few calls are told by story.py
+itself). A test holds the report to the call log's stories.
 
 Service level, as app_queue.c computes it for `queue show` (within the queue's `servicelevel`, which the
 realtime mapping sets to PBX_SERVICE_LEVEL_SECONDS):
     SL  = callers answered within N s ÷ callers answered
     SL2 = (answered within N s + abandoned within N s) ÷ (answered + abandoned)
-where "answered" is a member the queue connected (CONNECT) and "abandoned" is every ABANDON — Asterisk also
-logs a caller sent elsewhere by a Redirect as abandoned. A pick-up from the dashboard is no queue answer to
-Asterisk: it is counted as answered by the report, and left out of SL and SL2.
+where "answered" is a member the queue connected (CONNECT) and "abandoned" is every ABANDON, a redirected
+caller's included. A pick-up from the dashboard is no queue answer to Asterisk: the report counts it as
+answered, and leaves it out of SL and SL2.
 """
 
 from dataclasses import dataclass, field
@@ -22,11 +24,11 @@ import sqlalchemy as sa
 
 from ..ext import db
 from ..realtime.schema import cdr as cdr_t, queue_log as queue_log_t
-from .story import PHONE_CHANNEL, PICKUP_SLACK, group_of, member_number
+from .story import NO_AGENT_EVENTS, REDIRECT_TARGET_APPS, group_of, member_number, seconds
 
 ENDED_TALK = ("COMPLETECALLER", "COMPLETEAGENT")
 TRANSFERRED = ("TRANSFER", "BLINDTRANSFER")
-NO_AGENTS = ("EXITEMPTY", "JOINEMPTY", "JOINUNAVAIL")
+LEFT_WAITING = ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY")  # pos|origpos|waittime
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -74,6 +76,11 @@ class GroupFigures:
     def talk_average(self) -> int | None:
         return round(self.talk_total / self.talks) if self.talks else None
 
+    def waited(self, seconds: int) -> None:
+        self.wait_total += seconds
+        self.waits += 1
+        self.wait_longest = max(self.wait_longest, seconds)
+
 
 @dataclass
 class AgentFigures:
@@ -93,145 +100,148 @@ class Report:
     agents: list[AgentFigures] = field(default_factory=list)
 
 
-def _seconds(column, dialect: str):
-    """A queue log field as whole seconds; NULL when it is not a number (PostgreSQL would fail the cast)."""
-    if dialect == "postgresql":
-        return sa.case((column.op("~")("^[0-9]+$"), sa.cast(column, sa.Integer)))
-    return sa.cast(column, sa.Integer)
+def _period(column, filters) -> list:
+    return ([column >= filters.start] if filters.start is not None else []) + \
+        ([column < filters.end] if filters.end is not None else [])
 
 
-def _period(filters):
-    ql = queue_log_t
-    conditions = []
-    if filters.start is not None:
-        conditions.append(ql.c.time >= filters.start)
-    if filters.end is not None:
-        conditions.append(ql.c.time < filters.end)
-    return conditions
+def _in_period(moment: datetime | None, filters) -> bool:
+    return moment is not None and (filters.start is None or moment >= filters.start) and \
+        (filters.end is None or moment < filters.end)
 
 
-def group_figures(filters, service_level: int) -> list[GroupFigures]:
-    """Per group: every caller's stay in it during the period, counted."""
-    dialect = db.session.get_bind().dialect.name
+def _pickup_legs(filters):
+    """The answered legs of pick-ups from the dashboard in the period (the agent's phone running Bridge)."""
+    return (cdr_t.c.lastapp == "Bridge", cdr_t.c.billsec > 0, *_period(cdr_t.c.start, filters))
+
+
+def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigures]:
+    """What the queue log says, per group: one pass over the period's rows, grouped by group, event and the
+    row's wait (CONNECT: holdtime; ABANDON, EXIT…: waittime) or talk as written — a few thousand groups for a
+    week, whose text is read as numbers here rather than on every row. An ABANDON is a caller who hung up,
+    or one who went on (story.py's rule, in SQL: into another group, or to an extension or mailbox by the
+    dialplan) after a Redirect; the calls picked up from the dashboard are left to their stories."""
     ql = queue_log_t
     event = ql.c.event
-    data1, data2, data3, data4 = (_seconds(ql.c[f"data{n}"], dialect) for n in (1, 2, 3, 4))
-    # One row per caller and group: what happened to them there.
-    stays = (
-        sa.select(
-            ql.c.callid, ql.c.queuename,
-            sa.func.min(ql.c.time).filter(event == "ENTERQUEUE").label("entered"),
-            sa.func.count().filter(event == "ENTERQUEUE").label("entries"),
-            sa.func.count().filter(event == "CONNECT").label("connects"),
-            sa.func.max(data1).filter(event == "CONNECT").label("hold"),
-            sa.func.max(ql.c.time).filter(event == "ABANDON").label("abandoned_at"),
-            sa.func.max(data3).filter(event == "ABANDON").label("abandon_wait"),
-            sa.func.count().filter(event == "EXITWITHTIMEOUT").label("timeouts"),
-            sa.func.max(data3).filter(event == "EXITWITHTIMEOUT").label("timeout_wait"),
-            sa.func.count().filter(event.in_(NO_AGENTS)).label("empties"),
-            sa.func.max(data3).filter(event == "EXITEMPTY").label("empty_wait"),
-            sa.func.max(sa.case((event.in_(ENDED_TALK), data2), (event.in_(TRANSFERRED), data4))).label("talk"),
-        )
-        .where(*_period(filters), ql.c.queuename.like("extgroup\\_%", escape="\\"), ql.c.callid != "NONE")
-        .group_by(ql.c.callid, ql.c.queuename)
-        .subquery("stays")
-    )
+    wait = sa.case((event == "CONNECT", ql.c.data1), (event.in_(LEFT_WAITING), ql.c.data3))
+    talk = sa.case((event.in_(ENDED_TALK), ql.c.data2), (event.in_(TRANSFERRED), ql.c.data4))
     later = queue_log_t.alias("later")
-    went_to_group = (sa.select(later.c.id).where(later.c.callid == stays.c.callid, later.c.event == "ENTERQUEUE",
-                                                 later.c.time > stays.c.abandoned_at).exists())
-    went_on_in_dialplan = (sa.select(cdr_t.c.id).where(
-        cdr_t.c.linkedid == stays.c.callid, cdr_t.c.lastapp.in_(("Dial", "VoiceMail")),
-        cdr_t.c.start >= sa.func.date_trunc("second", stays.c.abandoned_at) if dialect == "postgresql"
-        else cdr_t.c.start >= stays.c.abandoned_at).exists())
-    answered_at = cdr_t.c.end - sa.func.make_interval(0, 0, 0, 0, 0, 0, cdr_t.c.billsec) if dialect == "postgresql" \
-        else cdr_t.c.end
-    pickup = (sa.select(sa.func.min(answered_at)).where(
-        cdr_t.c.linkedid == stays.c.callid, cdr_t.c.lastapp == "Bridge", cdr_t.c.billsec > 0,
-        cdr_t.c.channel.like("PJSIP/%"), answered_at >= stays.c.entered,
-        sa.or_(stays.c.abandoned_at.is_(None), answered_at <= stays.c.abandoned_at + PICKUP_SLACK)).scalar_subquery())
-    unanswered = (stays.c.connects == 0) & (stays.c.timeouts == 0) & (stays.c.empties == 0)
-    # Materialized: each stay's look-ups run once, not once for every count that reads their answer.
-    classified = sa.select(
-        stays,
-        sa.case((unanswered, pickup)).label("picked_up_at"),
-        sa.case((stays.c.abandoned_at.is_not(None), sa.or_(went_to_group, went_on_in_dialplan)), else_=False).label("went_on"),
-    ).cte("classified").prefix_with("MATERIALIZED", dialect="postgresql")
-    c = classified.c
-    picked = c.picked_up_at.is_not(None)
-    pickup_wait = sa.func.extract("epoch", c.picked_up_at - c.entered) if dialect == "postgresql" else sa.null()
-    wait = sa.case((c.connects > 0, c.hold), (picked, pickup_wait), (c.abandoned_at.is_not(None), c.abandon_wait),
-                   (c.timeouts > 0, c.timeout_wait), (c.empties > 0, c.empty_wait))
-    query = sa.select(
-        c.queuename,
-        sa.func.sum(c.entries).label("offered"),
-        sa.func.count().filter(sa.or_(c.connects > 0, picked)).label("answered"),
-        sa.func.count().filter(picked).label("picked_up"),
-        sa.func.count().filter(c.abandoned_at.is_not(None), ~picked, ~c.went_on).label("abandoned"),
-        sa.func.count().filter(c.abandoned_at.is_not(None), ~picked, c.went_on).label("redirected"),
-        sa.func.count().filter(c.timeouts > 0, c.connects == 0).label("timed_out"),
-        sa.func.count().filter(c.empties > 0, c.connects == 0, ~picked).label("no_agents"),
-        sa.func.count().filter(c.connects > 0).label("connected"),
-        sa.func.count().filter(c.connects > 0, c.hold <= service_level).label("connected_within"),
-        sa.func.count().filter(c.abandoned_at.is_not(None)).label("abandon_logged"),
-        sa.func.count().filter(c.abandoned_at.is_not(None), c.abandon_wait <= service_level).label("abandon_logged_within"),
-        sa.func.coalesce(sa.func.sum(sa.func.round(wait)), 0).label("wait_total"),
-        sa.func.count(wait).label("waits"),
-        sa.func.coalesce(sa.func.max(sa.func.round(wait)), 0).label("wait_longest"),
-        sa.func.coalesce(sa.func.sum(c.talk), 0).label("talk_total"),
-        sa.func.count(c.talk).label("talks"),
-    ).group_by(c.queuename)
-    figures = []
-    for row in db.session.execute(query):
-        group = group_of(row.queuename)
+    into_group = sa.select(later.c.id).where(later.c.callid == ql.c.callid, later.c.event == "ENTERQUEUE",
+                                             later.c.time > ql.c.time).exists()
+    since = sa.func.date_trunc("second", ql.c.time) if dialect == "postgresql" else ql.c.time
+    into_dialplan = sa.select(cdr_t.c.id).where(cdr_t.c.linkedid == ql.c.callid, cdr_t.c.lastapp.in_(REDIRECT_TARGET_APPS),
+                                                cdr_t.c.start >= since).exists()
+    picked_up = ql.c.callid.in_(sa.select(cdr_t.c.linkedid).where(*_pickup_legs(filters)))
+    left = sa.and_(event == "ABANDON", ~picked_up)
+    # The look-ups run for those ABANDON rows alone (AND stops at its first false), once each.
+    went_on = sa.func.sum(sa.case((sa.and_(left, sa.or_(into_group, into_dialplan)), 1), else_=0))
+    query = (
+        sa.select(ql.c.queuename, event, wait, talk, sa.func.count(), sa.func.count().filter(left), went_on)
+        .where(*_period(ql.c.time, filters), ql.c.queuename.like("extgroup\\_%", escape="\\"), ql.c.callid != "NONE")
+        .group_by(ql.c.queuename, event, wait, talk)
+    )
+    figures: dict[int, GroupFigures] = {}
+    for queuename, kind, waited, talked, count, left_waiting, redirected in db.session.execute(query):
+        group = group_of(queuename)
         if group is None:
             continue
-        values = {k: int(v or 0) for k, v in row._mapping.items() if k != "queuename"}
-        figures.append(GroupFigures(group=group, **values))
-    return sorted(figures, key=lambda f: f.group)
+        f = figures.setdefault(group, GroupFigures(group=group))
+        waited, talked = seconds(waited), seconds(talked)
+        within = count if waited is not None and waited <= service_level else 0
+        if kind == "ENTERQUEUE":
+            f.offered += count
+        elif kind == "CONNECT":
+            f.connected += count
+            f.connected_within += within
+        elif kind == "ABANDON":
+            f.abandon_logged += count
+            f.abandon_logged_within += within
+            f.abandoned += left_waiting - redirected
+            f.redirected += redirected
+        elif kind == "EXITWITHTIMEOUT":
+            f.timed_out += count
+        if kind in NO_AGENT_EVENTS:
+            f.no_agents += count
+        if waited is not None:
+            f.wait_total += waited * count
+            f.waits += count
+            f.wait_longest = max(f.wait_longest, waited)
+        if talked is not None:
+            f.talk_total += talked * count
+            f.talks += count
+    return figures
 
 
-def agent_figures(filters, names: dict[str, set[str]], now: datetime | None = None) -> list[AgentFigures]:
-    """Per agent (extension): calls answered from a queue or picked up, talk time, rings it let pass
-    (RINGNOANSWER) and time paused."""
+def figures(filters, service_level: int, names: dict[str, set[str]], stories_of,
+            now: datetime | None = None) -> tuple[list[GroupFigures], list[AgentFigures]]:
+    """The groups' and the agents' figures for the period. `stories_of(callids)` → {callid: Story}."""
     dialect = db.session.get_bind().dialect.name
+    groups = _counted(filters, service_level, dialect)
+    agents = _agents(filters, names, dialect)
+
+    def agent(number: str) -> AgentFigures:
+        return agents.setdefault(number, AgentFigures(agent=number))
+
+    picked = sorted(set(db.session.scalars(sa.select(cdr_t.c.linkedid).where(*_pickup_legs(filters)))))
+    for story in (stories_of(picked).values() if picked else ()):
+        for visit in story.visits:
+            group = groups.get(visit.group)
+            if group is None or not _in_period(visit.left, filters):
+                continue
+            if visit.picked_up:
+                group.answered += 1
+                group.picked_up += 1
+                if visit.logged != "ABANDON":  # else its wait is among the queue log's already
+                    group.waited(visit.wait or 0)
+                if visit.answered_by:
+                    agent(visit.answered_by).answered += 1
+                    agent(visit.answered_by).talk += visit.talk or 0
+            elif visit.logged == "ABANDON":
+                if visit.ended == "redirected":
+                    group.redirected += 1
+                else:
+                    group.abandoned += 1
+    for group in groups.values():
+        group.answered += group.connected
+    until = min(filter(None, (filters.end, now or datetime.now(timezone.utc).replace(tzinfo=None))))
+    for key, seconds in paused_seconds(_pauses(filters, names), filters.start, until).items():
+        agent(key).paused = seconds
+    return sorted(groups.values(), key=lambda g: g.group), sorted(agents.values(), key=lambda a: a.agent)
+
+
+def _agent_key(name: str, names: dict[str, set[str]]) -> str:
+    return member_number(name, names, set()) or name
+
+
+def _agents(filters, names: dict[str, set[str]], dialect: str) -> dict[str, AgentFigures]:
+    """Per agent, from the queue log: calls the queue connected to it, their talk, rings it let pass."""
     ql = queue_log_t
     event = ql.c.event
-    talk = sa.case((event.in_(ENDED_TALK), _seconds(ql.c.data2, dialect)), (event.in_(TRANSFERRED), _seconds(ql.c.data4, dialect)))
-    query = (
-        sa.select(ql.c.agent,
-                  sa.func.count().filter(event == "CONNECT").label("answered"),
-                  sa.func.coalesce(sa.func.sum(talk), 0).label("talk"),
-                  sa.func.count().filter(event == "RINGNOANSWER").label("rang_unanswered"))
-        .where(*_period(filters), event.in_(("CONNECT", "RINGNOANSWER", *ENDED_TALK, *TRANSFERRED)))
-        .group_by(ql.c.agent)
-    )
+    talk = sa.case((event.in_(ENDED_TALK), ql.c.data2), (event.in_(TRANSFERRED), ql.c.data4))
+    if dialect == "postgresql":  # the cast fails on anything but digits there
+        talk = sa.case((talk.op("~")("^[0-9]+$"), talk))
+    query = (sa.select(ql.c.agent, event, sa.func.count(), sa.func.sum(sa.cast(talk, sa.Integer)))
+             .where(*_period(ql.c.time, filters), event.in_(("CONNECT", "RINGNOANSWER", *ENDED_TALK, *TRANSFERRED)))
+             .group_by(ql.c.agent, event))
     agents: dict[str, AgentFigures] = {}
+    for name, kind, count, talked in db.session.execute(query):
+        key = _agent_key(name, names)
+        figures = agents.setdefault(key, AgentFigures(agent=key))
+        if kind == "CONNECT":
+            figures.answered += count
+        elif kind == "RINGNOANSWER":
+            figures.rang_unanswered += count
+        else:
+            figures.talk += int(talked or 0)
+    return agents
 
-    def agent(name: str) -> AgentFigures:
-        key = member_number(name, names, set()) or name
-        return agents.setdefault(key, AgentFigures(agent=key))
 
-    for row in db.session.execute(query):
-        figures = agent(row.agent)
-        figures.answered += row.answered
-        figures.talk += int(row.talk or 0)
-        figures.rang_unanswered += row.rang_unanswered
-    pickups = sa.select(cdr_t.c.channel, cdr_t.c.billsec).where(
-        cdr_t.c.lastapp == "Bridge", cdr_t.c.billsec > 0, cdr_t.c.channel.like("PJSIP/%"),
-        *([cdr_t.c.start >= filters.start] if filters.start else []), *([cdr_t.c.start < filters.end] if filters.end else []))
-    for channel, billsec in db.session.execute(pickups):
-        if match := PHONE_CHANNEL.match(channel):
-            figures = agent(match.group(1))
-            figures.answered += 1
-            figures.talk += billsec
-    pauses = (sa.select(ql.c.agent, ql.c.queuename, ql.c.event, ql.c.time)
-              .where(*_period(filters), event.in_(("PAUSE", "UNPAUSE")), ql.c.queuename != "NONE")
-              .order_by(ql.c.time, ql.c.id))
-    rows = [(agent(r.agent).agent, r.queuename, r.event, r.time) for r in db.session.execute(pauses)]
-    until = min(filter(None, (filters.end, now or datetime.now(timezone.utc).replace(tzinfo=None))))
-    for key, seconds in paused_seconds(rows, filters.start, until).items():
-        agents[key].paused = seconds
-    return sorted(agents.values(), key=lambda a: a.agent)
+def _pauses(filters, names: dict[str, set[str]]) -> list[tuple]:
+    ql = queue_log_t
+    query = (sa.select(ql.c.agent, ql.c.queuename, ql.c.event, ql.c.time)
+             .where(ql.c.event.in_(("PAUSE", "UNPAUSE")), *_period(ql.c.time, filters), ql.c.queuename != "NONE")
+             .order_by(ql.c.time, ql.c.id))
+    return [(_agent_key(r.agent, names), r.queuename, r.event, r.time) for r in db.session.execute(query)]
 
 
 def paused_seconds(rows, start: datetime | None, end: datetime) -> dict[str, int]:
@@ -271,25 +281,24 @@ def _merged_length(spans: list[tuple[datetime, datetime]]) -> int:
     return round(total)
 
 
-def group_report(filters, service_level: int, names: dict[str, set[str]], visible_groups: set[int] | None = None,
-                 own_extension: str | None = None) -> Report:
+def group_report(filters, service_level: int, names: dict[str, set[str]], stories_of,
+                 visible_groups: set[int] | None = None, own_extension: str | None = None) -> Report:
     """The report for a period; an agent (`visible_groups`, `own_extension`) sees its own groups and itself."""
     postgresql = db.session.get_bind().dialect.name == "postgresql"
     if postgresql:
-        # PostgreSQL's JIT compiles these queries' many expressions for a hundred times longer than they run
-        # (300 ms against 3 ms for a week): off for them, back to the server's choice after.
+        # PostgreSQL's JIT compiles these queries' expressions for far longer than they run (300 ms against
+        # 3 ms for a week): off for them, back to the server's choice after.
         db.session.execute(sa.text("SET LOCAL jit = off"))
     try:
-        report = Report(start=filters.start, end=filters.end, service_level=service_level,
-                        groups=group_figures(filters, service_level), agents=agent_figures(filters, names))
+        groups, agents = figures(filters, service_level, names, stories_of)
     finally:
         if postgresql:
             db.session.execute(sa.text("SET LOCAL jit TO DEFAULT"))
     if visible_groups is not None:
-        report.groups = [g for g in report.groups if g.group in visible_groups]
+        groups = [g for g in groups if g.group in visible_groups]
     if own_extension is not None:
-        report.agents = [a for a in report.agents if a.agent == own_extension]
-    return report
+        agents = [a for a in agents if a.agent == own_extension]
+    return Report(start=filters.start, end=filters.end, service_level=service_level, groups=groups, agents=agents)
 
 
 def to_dict(report: Report, group_names: dict[int, str]) -> dict:

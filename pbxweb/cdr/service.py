@@ -34,6 +34,9 @@ from . import report, story as stories
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
 OUTCOMES = ("answered", "abandoned", "timeout", "voicemail", "redirected", "no agents", "no answer", "busy", "failed")
+# The queue log events without which a call cannot have these outcomes (story.py: ENDINGS).
+OUTCOME_EVENTS = {"abandoned": ("ABANDON", "EXITWITHKEY"), "redirected": ("ABANDON",), "timeout": ("EXITWITHTIMEOUT",),
+                  "no agents": stories.NO_AGENT_EVENTS}
 DIRECTIONS = ("internal", "inbound", "outbound")
 QUICK_RANGES = ("today", "yesterday", "7days")
 EXTENSION_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
@@ -159,6 +162,11 @@ def leg_conditions(filters: Filters) -> list:
     if filters.group is not None:
         queue = f"extgroup_{filters.group}"
         conditions.append(sa.or_(cdr_t.c.lastdata == queue, cdr_t.c.lastdata.like(queue + ",%")))
+    if filters.outcome in OUTCOME_EVENTS:
+        # Only calls whose queue log has the event such an outcome needs (the call filter decides): an
+        # outcome that matches few calls is then found without reading every call in between.
+        conditions.append(sa.select(queue_log_t.c.id).where(queue_log_t.c.callid == cdr_t.c.linkedid,
+                                                            queue_log_t.c.event.in_(OUTCOME_EVENTS[filters.outcome])).exists())
     return conditions
 
 
@@ -657,8 +665,21 @@ def stats_filters(args, user) -> Filters:
 def group_report(filters: Filters, user) -> report.Report:
     """The group report as this user may see it: an agent, its own groups and itself."""
     visible = store.visible_group_ids(db.session, user) if user is not None else None
-    return report.group_report(filters, current_app.config["PBX_SERVICE_LEVEL_SECONDS"], member_names(),
-                               visible_groups=visible, own_extension=filters.own_extension)
+    names = member_names()
+    return report.group_report(filters, current_app.config["PBX_SERVICE_LEVEL_SECONDS"], names,
+                               lambda callids: stories_of(callids, names), visible_groups=visible,
+                               own_extension=filters.own_extension)
+
+
+def stories_of(linkedids: list[str], names: dict[str, set[str]]) -> dict[str, stories.Story]:
+    """The stories of these calls, read in two indexed queries (their legs, their queue log rows)."""
+    legs = _legs_of(linkedids)
+    told = {}
+    for linkedid, events in _queue_events_of(linkedids).items():
+        ordered = sorted(legs.get(linkedid, []), key=lambda leg: (leg.start or datetime.min, leg.id))
+        if (story := stories.tell(ordered, events, names)) is not None:
+            told[linkedid] = story
+    return told
 
 
 # --- `pbx cdr-test` -------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ GROUP_QUEUE = re.compile(r"extgroup_(\d+)")
 PHONE_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
 PHONE_INTERFACE = re.compile(r"(?:PJSIP/)?(\d{2,6})")
 # What ends a caller's stay in a group, and the word for it.
+NO_AGENT_EVENTS = ("EXITEMPTY", "JOINEMPTY", "JOINUNAVAIL")
 ENDINGS = {"CONNECT": "answered", "ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "abandoned",
-           "EXITEMPTY": "no agents", "JOINEMPTY": "no agents", "JOINUNAVAIL": "no agents"}
+           **dict.fromkeys(NO_AGENT_EVENTS, "no agents")}
 CALL_ENDED = ("COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER")
 # Outcomes a call without a queue keeps from its CDR disposition, in words.
 CDR_WORDS = {"ANSWERED": "answered", "NO ANSWER": "no answer", "BUSY": "busy", "FAILED": "failed", "CONGESTION": "failed"}
@@ -59,6 +60,7 @@ class Visit:
     queuename: str
     entered: datetime
     ended: str | None = None  # answered / abandoned / redirected / timeout / no agents; None: not told
+    logged: str | None = None  # the queue log event that ended it (CONNECT, ABANDON, …), if any
     left: datetime | None = None  # when it was answered, or the caller left
     wait: int | None = None
     talk: int | None = None
@@ -139,7 +141,7 @@ def visits_of(events, names: dict[str, set[str]], rung: set[str]) -> list[Visit]
         if visit is None:
             continue
         if kind in ENDINGS and visit.ended is None:
-            visit.ended = ENDINGS[kind]
+            visit.ended, visit.logged = ENDINGS[kind], kind
             visit.left = event.time
             if kind == "CONNECT":
                 visit.wait = seconds(event.data1)
