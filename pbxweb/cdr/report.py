@@ -12,9 +12,10 @@ Service level, as app_queue.c computes it for `queue show` (within the queue's `
 realtime mapping sets to PBX_SERVICE_LEVEL_SECONDS):
     SL  = callers answered within N s ÷ callers answered
     SL2 = (answered within N s + abandoned within N s) ÷ (answered + abandoned)
-where "answered" is a member the queue connected (CONNECT) and "abandoned" is every ABANDON, a redirected
-caller's included. A pick-up from the dashboard is no queue answer to Asterisk: the report counts it as
-answered, and leaves it out of SL and SL2.
+where "answered" is a member the queue connected (CONNECT) and "abandoned" is every caller Asterisk let go
+unanswered — hung up, redirected, timed out or left an empty queue (ABANDON, EXITWITHTIMEOUT, EXITEMPTY). A
+pick-up from the dashboard is no queue answer to Asterisk (it counts an abandon): the report counts it as
+answered, and SL/SL2 stay Asterisk's.
 """
 
 from dataclasses import dataclass, field
@@ -28,7 +29,10 @@ from .story import NO_AGENT_EVENTS, REDIRECT_TARGET_APPS, group_of, member_numbe
 
 ENDED_TALK = ("COMPLETECALLER", "COMPLETEAGENT")
 TRANSFERRED = ("TRANSFER", "BLINDTRANSFER")
-LEFT_WAITING = ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY")  # pos|origpos|waittime
+# A caller let go unanswered (fields pos|origpos|waittime): what app_queue.c counts as abandoned (`queue show`
+# A:, and SL2), calling record_abandoned() for a caller who hung up or was redirected (ABANDON), timed out
+# (EXITWITHTIMEOUT) or left an empty queue (EXITEMPTY).
+LEFT_WAITING = ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY")
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -76,9 +80,9 @@ class GroupFigures:
     def talk_average(self) -> int | None:
         return round(self.talk_total / self.talks) if self.talks else None
 
-    def waited(self, seconds: int) -> None:
-        self.wait_total += seconds
-        self.waits += 1
+    def waited(self, seconds: int, callers: int = 1) -> None:
+        self.wait_total += seconds * callers
+        self.waits += callers
         self.wait_longest = max(self.wait_longest, seconds)
 
 
@@ -120,7 +124,9 @@ def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigure
     row's wait (CONNECT: holdtime; ABANDON, EXIT…: waittime) or talk as written — a few thousand groups for a
     week, whose text is read as numbers here rather than on every row. An ABANDON is a caller who hung up,
     or one who went on (story.py's rule, in SQL: into another group, or to an extension or mailbox by the
-    dialplan) after a Redirect; the calls picked up from the dashboard are left to their stories."""
+    dialplan) after a Redirect; the calls picked up from the dashboard are left to their stories. A pick-up
+    also leaves an ABANDON under a uniqueid of its own, the channel Bridge left behind in Queue() (no
+    ENTERQUEUE, no CDR: seen on Asterisk 22): Asterisk counts it, the report does not."""
     ql = queue_log_t
     event = ql.c.event
     wait = sa.case((event == "CONNECT", ql.c.data1), (event.in_(LEFT_WAITING), ql.c.data3))
@@ -132,16 +138,20 @@ def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigure
     into_dialplan = sa.select(cdr_t.c.id).where(cdr_t.c.linkedid == ql.c.callid, cdr_t.c.lastapp.in_(REDIRECT_TARGET_APPS),
                                                 cdr_t.c.start >= since).exists()
     picked_up = ql.c.callid.in_(sa.select(cdr_t.c.linkedid).where(*_pickup_legs(filters)))
+    entered = queue_log_t.alias("entered")
+    left_behind = sa.and_(event == "ABANDON", ~sa.select(entered.c.id).where(
+        entered.c.callid == ql.c.callid, entered.c.event == "ENTERQUEUE").exists())
     left = sa.and_(event == "ABANDON", ~picked_up)
-    # The look-ups run for those ABANDON rows alone (AND stops at its first false), once each.
+    # The look-ups run for ABANDON rows alone (AND stops at its first false), once each.
     went_on = sa.func.sum(sa.case((sa.and_(left, sa.or_(into_group, into_dialplan)), 1), else_=0))
     query = (
-        sa.select(ql.c.queuename, event, wait, talk, sa.func.count(), sa.func.count().filter(left), went_on)
+        sa.select(ql.c.queuename, event, wait, talk, sa.func.count(), sa.func.count().filter(left),
+                  sa.func.count().filter(left_behind), went_on)
         .where(*_period(ql.c.time, filters), ql.c.queuename.like("extgroup\\_%", escape="\\"), ql.c.callid != "NONE")
         .group_by(ql.c.queuename, event, wait, talk)
     )
     figures: dict[int, GroupFigures] = {}
-    for queuename, kind, waited, talked, count, left_waiting, redirected in db.session.execute(query):
+    for queuename, kind, waited, talked, count, left_waiting, ghosts, redirected in db.session.execute(query):
         group = group_of(queuename)
         if group is None:
             continue
@@ -153,19 +163,18 @@ def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigure
         elif kind == "CONNECT":
             f.connected += count
             f.connected_within += within
-        elif kind == "ABANDON":
+        elif kind in LEFT_WAITING:
             f.abandon_logged += count
             f.abandon_logged_within += within
-            f.abandoned += left_waiting - redirected
+        if kind == "ABANDON":
+            f.abandoned += left_waiting - ghosts - redirected
             f.redirected += redirected
         elif kind == "EXITWITHTIMEOUT":
             f.timed_out += count
         if kind in NO_AGENT_EVENTS:
             f.no_agents += count
-        if waited is not None:
-            f.wait_total += waited * count
-            f.waits += count
-            f.wait_longest = max(f.wait_longest, waited)
+        if waited is not None and count > ghosts:  # a pick-up's wait is its story's
+            f.waited(waited, count - ghosts)
         if talked is not None:
             f.talk_total += talked * count
             f.talks += count
@@ -193,6 +202,9 @@ def figures(filters, service_level: int, names: dict[str, set[str]], stories_of,
                 group.picked_up += 1
                 if visit.logged != "ABANDON":  # else its wait is among the queue log's already
                     group.waited(visit.wait or 0)
+                if visit.talk is not None:
+                    group.talk_total += visit.talk
+                    group.talks += 1
                 if visit.answered_by:
                     agent(visit.answered_by).answered += 1
                     agent(visit.answered_by).talk += visit.talk or 0
