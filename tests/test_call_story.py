@@ -93,7 +93,8 @@ def test_a_caller_redirected_to_an_extension_is_answered_by_that_extension():
 
 
 @pytest.mark.parametrize("left", [[], [ev(9.5, "ABANDON", "extgroup_1", "NONE", "1", "1", "9")]],
-                         ids=["no event for the caller leaving", "logged as abandoned"])
+                         ids=["nothing under the caller's uniqueid (Asterisk 22: the ABANDON is another's)",
+                              "logged as the caller abandoning"])
 def test_a_pick_up_from_the_dashboard_is_answered_by_the_phone_that_picked_up(left):
     """Originate to 2002's phone, then Bridge: no CONNECT; the agent's own leg, answered at 9 s, is the answer
     (the queue legs still point at the member whose phone was ringing)."""

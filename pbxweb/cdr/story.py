@@ -188,51 +188,62 @@ def tell(legs, events, names: dict[str, set[str]] | None = None) -> Story | None
     events = [e for e in events if e.callid and e.callid != "NONE"]
     if not events:
         return None
-    names = names or {}
     rung = {m.group(1) for leg in legs if (m := PHONE_CHANNEL.match(leg.dstchannel or ""))}
-    visits = visits_of(events, names, rung)
+    visits = visits_of(events, names or {}, rung)
     if not visits:
         return None
-    pickup = _pickup(legs)
-    if pickup is not None:
+    if (pickup := _pickup(legs)) is not None:
         _apply_pickup(visits, pickup)
-    redirect = None
-    for index, visit in enumerate(visits):
-        if visit.ended == "abandoned" and not visit.picked_up:
-            went_on, onward = _went_on(visit, visits[index + 1:], legs)
-            if went_on:
-                visit.ended = "redirected"
-                visit.position = None
-                if onward:
-                    redirect = _redirect_target(onward)
-    first, last = visits[0], visits[-1]
+    redirect = _redirects(visits, legs)
+    last = visits[-1]
     ended_calls = [leg.end for leg in legs if leg.end is not None]
     if last.ended == "answered" and last.talk is None and last.left is not None and ended_calls:
         last.talk = max(0, round((max(ended_calls) - last.left).total_seconds()))
     story = Story(outcome="unknown", final_outcome="unknown", visits=visits,
                   groups=list(dict.fromkeys(v.group for v in visits if v.group is not None)))
-    offset = round((last.entered - first.entered).total_seconds())
     if redirect is not None:
-        story.redirect = redirect
-        story.final_outcome = redirect.outcome
-        story.answered_by = redirect.extension if redirect.outcome == "answered" else None
-        story.talk = redirect.talk
-        if redirect.answered_at is not None:
-            story.wait = max(0, round((redirect.answered_at - first.entered).total_seconds()))
+        _ended_at_extension(story, redirect, visits[0])
     else:
-        story.final_outcome = last.ended or "unknown"
-        if last.ended == "timeout" and any((leg.lastapp or "") == "VoiceMail" and leg.start is not None
-                                           and leg.start >= last.left.replace(microsecond=0) for leg in legs):
-            story.final_outcome = "voicemail"
-        if last.ended in ("answered", "abandoned", "timeout", "no agents") and last.wait is not None:
-            story.wait = offset + last.wait
-        if last.ended == "answered":
-            story.answered_by, story.picked_up, story.talk = last.answered_by, last.picked_up, last.talk
-        if last.ended == "abandoned":
-            story.position = last.position
-    redirected = any(v.ended == "redirected" for v in visits)
-    story.outcome = "redirected" if redirected else story.final_outcome
+        _ended_in_group(story, visits, legs)
+    story.outcome = "redirected" if any(v.ended == "redirected" for v in visits) else story.final_outcome
     return story
+
+
+def _redirects(visits: list[Visit], legs) -> Redirect | None:
+    """Mark the stays a caller left to go on elsewhere as redirected; where they went when it was no group."""
+    redirect = None
+    for index, visit in enumerate(visits):
+        if visit.ended == "abandoned" and not visit.picked_up:
+            went_on, onward = _went_on(visit, visits[index + 1:], legs)
+            if went_on:
+                visit.ended, visit.position = "redirected", None
+                if onward:
+                    redirect = _redirect_target(onward)
+    return redirect
+
+
+def _ended_at_extension(story: Story, redirect: Redirect, first: Visit) -> None:
+    story.redirect = redirect
+    story.final_outcome = redirect.outcome
+    story.answered_by = redirect.extension if redirect.outcome == "answered" else None
+    story.talk = redirect.talk
+    if redirect.answered_at is not None:
+        story.wait = max(0, round((redirect.answered_at - first.entered).total_seconds()))
+
+
+def _ended_in_group(story: Story, visits: list[Visit], legs) -> None:
+    """The outcome of the last stay; the wait counts from entering the first group."""
+    first, last = visits[0], visits[-1]
+    story.final_outcome = last.ended or "unknown"
+    if last.ended == "timeout" and any((leg.lastapp or "") == "VoiceMail" and leg.start is not None
+                                       and leg.start >= last.left.replace(microsecond=0) for leg in legs):
+        story.final_outcome = "voicemail"
+    if last.ended in ("answered", "abandoned", "timeout", "no agents") and last.wait is not None:
+        story.wait = round((last.entered - first.entered).total_seconds()) + last.wait
+    if last.ended == "answered":
+        story.answered_by, story.picked_up, story.talk = last.answered_by, last.picked_up, last.talk
+    if last.ended == "abandoned":
+        story.position = last.position
 
 
 def _apply_pickup(visits: list[Visit], leg) -> None:
