@@ -544,7 +544,7 @@ EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direc
 
 def export_lines(filters: Filters, chunk: int = 500):
     """The matching calls as CSV, one line per call, a few hundred lines per piece, times in the site's zone;
-    cells a spreadsheet would run escaped."""
+    cells a spreadsheet would run escaped; what is not known (a wait, a position) empty."""
     names = group_names()
     zone = site_zone()
     out = io.StringIO()
@@ -566,7 +566,7 @@ def export_lines(filters: Filters, chunk: int = 500):
     for count, call in enumerate(iter_calls(filters), start=1):
         writer.writerow((when(call.started), when(call.ended), spreadsheet_safe(call.src), spreadsheet_safe(call.clid),
                          spreadsheet_safe(call.dst), call.direction, call.outcome, call.final_outcome, call.answered_by or "",
-                         _blank(call.wait), _blank(call.talk), _blank(call.position), call.duration,
+                         call.wait, call.talk, call.position, call.duration,
                          spreadsheet_safe("; ".join(names.get(g, f"group {g}") for g in call.groups)),
                          len(call.legs), call.source, call.linkedid))
         if count % chunk == 0:
@@ -574,10 +574,6 @@ def export_lines(filters: Filters, chunk: int = 500):
             out.seek(0)
             out.truncate()
     yield out.getvalue()
-
-
-def _blank(value) -> object:
-    return "" if value is None else value
 
 
 def export_name(args) -> str:

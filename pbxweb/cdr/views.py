@@ -75,10 +75,6 @@ AGENT_COLUMNS = ("agent", "answered", "talk_s", "rang_unanswered", "paused_s")
 TALLY_COLUMNS = ("calls", "answered", "missed", "average_wait_s", "longest_wait_s", "average_talk_s", "longest_talk_s")
 
 
-def _blank(value):
-    return "" if value is None else value
-
-
 @bp.get("/stats/<table>.csv")
 def stats_csv(table):
     """One table of the statistics page as CSV; names (groups, agents) are spreadsheet-safe."""
@@ -91,9 +87,10 @@ def stats_csv(table):
         names = service.group_names()
         figures = service.group_report(filters, g.user)
         header = GROUP_COLUMNS
-        rows = [(names.get(f.group, f"group {f.group}"), f.offered, f.answered, f.picked_up, f.abandoned, _blank(f.abandon_rate),
-                 f.redirected, f.timed_out, _blank(f.service_level), _blank(f.service_level_2), figures.service_level,
-                 _blank(f.wait_average), f.wait_longest if f.waits else "", _blank(f.talk_average)) for f in figures.groups]
+        # (None, what is not known — a rate of nothing — is an empty cell)
+        rows = [(names.get(f.group, f"group {f.group}"), f.offered, f.answered, f.picked_up, f.abandoned, f.abandon_rate,
+                 f.redirected, f.timed_out, f.service_level, f.service_level_2, figures.service_level, f.wait_average,
+                 f.wait_longest if f.waits else None, f.talk_average) for f in figures.groups]
     elif table == "agents":
         header = AGENT_COLUMNS
         rows = [(a.agent, a.answered, a.talk, a.rang_unanswered, a.paused) for a in service.group_report(filters, g.user).agents]
