@@ -18,8 +18,8 @@ def at(seconds: float) -> datetime:
 
 
 def ev(seconds, event, queue="extgroup_1", agent="NONE", *data, callid="1700000000.10"):
-    fields = (list(data) + [""] * 5)[:5]
-    return QueueEvent(int(seconds * 1000), at(seconds), callid, queue, agent, event, *fields)
+    fields = (list(data) + [""] * 4)[:4]
+    return QueueEvent(at(seconds), callid, queue, agent, event, *fields)
 
 
 def leg(start, *, dst="s", channel=CALLER, dstchannel="", lastapp="Queue", lastdata="extgroup_1,t,,,60",
@@ -112,9 +112,11 @@ def test_a_pick_up_that_rang_unanswered_answers_nothing():
 
 
 def test_a_member_name_is_read_among_the_phones_the_call_rang():
-    names = {"Reception": {"2002", "2005"}}
+    names = {"Reception": {"2002", "2005"}, "Ann": {"2006"}}
     assert member_number("Reception", names, {"2002", "2003"}) == "2002"
     assert member_number("Reception", names, {"2003"}) is None  # two of that name, neither rang: nobody
+    assert member_number("Ann", names, {"2002"}) is None  # the name is another's now: not the one who answered
+    assert member_number("Ann", names) == "2006"  # no call to go by (the agents' report): the one of that name
     assert member_number("PJSIP/2004", {}, set()) == "2004"  # log_membername_as_agent off: the interface
 
 

@@ -1,5 +1,7 @@
-"""Indexes for the group report: queue log events of one kind over a period (ABANDON, PAUSE), and the
-legs of pick-ups from the dashboard (`lastapp` Bridge) over a period.
+"""Indexes for the call log's stories and the group report: queue log events of one kind over a period
+(ABANDON, PAUSE); the legs of pick-ups from the dashboard (`lastapp` Bridge) over a period; and, on
+PostgreSQL, the legs and the queue log rows of every call in byte order of its id, so that an export reads
+both as two streams it merges as they come, with no sort (SQLite compares bytes by itself).
 
 Revision ID: e14a0c0e7001
 Revises: c4f1a2b3d5e6
@@ -17,6 +19,8 @@ branch_labels = None
 depends_on = None
 
 NEW = {"queue_log": ("ix_queue_log_event_time",), "cdr": ("ix_cdr_pickups",)}
+BYTEWISE = {"ix_cdr_linkedid_bytewise": 'cdr (linkedid COLLATE "C", start, id)',
+            "ix_queue_log_callid_bytewise": 'queue_log (callid COLLATE "C", "time", id)'}
 
 
 def upgrade():
@@ -27,8 +31,14 @@ def upgrade():
         for index in table.indexes:
             if index.name in NEW[table.name] and index.name not in have:
                 index.create(bind)
+    if bind.dialect.name == "postgresql":
+        for name, on in BYTEWISE.items():
+            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        for name in BYTEWISE:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
     op.drop_index("ix_cdr_pickups", table_name="cdr")
     op.drop_index("ix_queue_log_event_time", table_name="queue_log")

@@ -222,7 +222,7 @@ def figures(filters, service_level: int, names: dict[str, set[str]], stories_of,
 
 
 def _agent_key(name: str, names: dict[str, set[str]]) -> str:
-    return member_number(name, names, set()) or name
+    return member_number(name, names) or name
 
 
 def _agents(filters, names: dict[str, set[str]], dialect: str) -> dict[str, AgentFigures]:

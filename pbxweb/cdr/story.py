@@ -28,11 +28,12 @@ from datetime import datetime, timedelta
 GROUP_QUEUE = re.compile(r"extgroup_(\d+)")
 PHONE_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
 PHONE_INTERFACE = re.compile(r"(?:PJSIP/)?(\d{2,6})")
-# What ends a caller's stay in a group, and the word for it.
+# What ends a caller's stay in a group, and the word for it; the events a story reads.
 NO_AGENT_EVENTS = ("EXITEMPTY", "JOINEMPTY", "JOINUNAVAIL")
 ENDINGS = {"CONNECT": "answered", "ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "abandoned",
            **dict.fromkeys(NO_AGENT_EVENTS, "no agents")}
 CALL_ENDED = ("COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER")
+STORY_EVENTS = ("ENTERQUEUE", *ENDINGS, *CALL_ENDED)
 # Outcomes a call without a queue keeps from its CDR disposition, in words.
 CDR_WORDS = {"ANSWERED": "answered", "NO ANSWER": "no answer", "BUSY": "busy", "FAILED": "failed", "CONGESTION": "failed"}
 # How long after a logged ABANDON a pick-up's answer may come and still be what took the caller out (the
@@ -53,11 +54,12 @@ def seconds(value) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Visit:
     """One stay of the caller in one group."""
 
     queuename: str
+    group: int | None  # extgroup_<id>
     entered: datetime
     ended: str | None = None  # answered / abandoned / redirected / timeout / no agents; None: not told
     logged: str | None = None  # the queue log event that ended it (CONNECT, ABANDON, …), if any
@@ -68,12 +70,8 @@ class Visit:
     picked_up: bool = False  # answered by a pick-up from the dashboard, not by the queue ringing a member
     position: int | None = None
 
-    @property
-    def group(self) -> int | None:
-        return group_of(self.queuename)
 
-
-@dataclass
+@dataclass(slots=True)
 class Redirect:
     """Where a caller sent out of a group by a Redirect went on to, when that was no group: an extension."""
 
@@ -83,7 +81,7 @@ class Redirect:
     talk: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Story:
     outcome: str  # answered, abandoned, timeout, voicemail, redirected, no agents, unknown
     final_outcome: str  # where the call ended: the same, except after a redirect
@@ -97,18 +95,23 @@ class Story:
     redirect: Redirect | None = None
 
 
-def member_number(agent: str | None, names: dict[str, set[str]], rung: set[str]) -> str | None:
-    """The extension behind a queue log's `agent`: the member's name as the realtime mapping writes it
-    (`membername`, logged with log_membername_as_agent), or its interface. A name is read among the phones
-    this call rang first, so that two extensions of the same name are told apart."""
+def member_number(agent: str | None, names: dict[str, set[str]], rung: set[str] | None = None) -> str | None:
+    """The extension behind a queue log's `agent`: the member's name as the realtime mapping writes it into
+    `membername` (Asterisk logs that for CONNECT, RING…, COMPLETE…, PAUSE), or an interface. A name is read
+    among the phones the call rang (`rung`, when known): the member who answered is one of them, so two
+    extensions of one name are told apart, and a name since given to another extension is not misread."""
     agent = (agent or "").strip()
     if match := PHONE_INTERFACE.fullmatch(agent):
         return match.group(1)
     numbers = names.get(agent, set())
-    among_rung = numbers & rung
-    if len(among_rung) == 1:
-        return next(iter(among_rung))
+    if rung is not None:
+        numbers = numbers & rung
     return next(iter(numbers)) if len(numbers) == 1 else None
+
+
+def rung_phones(legs) -> set[str]:
+    """The extensions a call's legs rang."""
+    return {m.group(1) for leg in legs if (m := PHONE_CHANNEL.match(leg.dstchannel or ""))}
 
 
 def _pickup(legs) -> object | None:
@@ -124,7 +127,7 @@ def answered_at(leg) -> datetime:
     return leg.end - timedelta(seconds=leg.billsec or 0) if leg.end is not None else leg.start
 
 
-def visits_of(events, names: dict[str, set[str]], rung: set[str]) -> list[Visit]:
+def visits_of(events, names: dict[str, set[str]], legs) -> list[Visit]:
     """The caller's stays in groups, from its queue log rows (time order)."""
     visits: list[Visit] = []
     open_by_queue: dict[str, Visit] = {}
@@ -133,7 +136,7 @@ def visits_of(events, names: dict[str, set[str]], rung: set[str]) -> list[Visit]
         queue = event.queuename or ""
         visit = open_by_queue.get(queue)
         if kind == "ENTERQUEUE" or (visit is None and kind in ENDINGS):
-            visit = Visit(queue, event.time)
+            visit = Visit(queue, group_of(queue), event.time)
             visits.append(visit)
             open_by_queue[queue] = visit
             if kind == "ENTERQUEUE":
@@ -145,7 +148,7 @@ def visits_of(events, names: dict[str, set[str]], rung: set[str]) -> list[Visit]
             visit.left = event.time
             if kind == "CONNECT":
                 visit.wait = seconds(event.data1)
-                visit.answered_by = member_number(event.agent, names, rung)
+                visit.answered_by = member_number(event.agent, names, rung_phones(legs))
             elif kind == "EXITWITHKEY":
                 visit.position, visit.wait = seconds(event.data2), seconds(event.data4)
             elif kind not in ("JOINEMPTY", "JOINUNAVAIL"):
@@ -183,22 +186,19 @@ def _redirect_target(onward: list) -> Redirect:
 
 
 def tell(legs, events, names: dict[str, set[str]] | None = None) -> Story | None:
-    """The story of a call from its legs (start order) and its queue log rows (time order); None when the
-    queue log has nothing on it (a call that met no group, or one made before the queue log existed)."""
-    events = [e for e in events if e.callid and e.callid != "NONE"]
-    if not events:
-        return None
-    rung = {m.group(1) for leg in legs if (m := PHONE_CHANNEL.match(leg.dstchannel or ""))}
-    visits = visits_of(events, names or {}, rung)
+    """The story of a call from its legs (start order) and its queue log rows (time order, the caller's:
+    `callid` the call's linkedid); None when the queue log has nothing on it (a call that met no group, or
+    one made before the queue log existed)."""
+    visits = visits_of(events, names or {}, legs)
     if not visits:
         return None
     if (pickup := _pickup(legs)) is not None:
         _apply_pickup(visits, pickup)
     redirect = _redirects(visits, legs)
     last = visits[-1]
-    ended_calls = [leg.end for leg in legs if leg.end is not None]
-    if last.ended == "answered" and last.talk is None and last.left is not None and ended_calls:
-        last.talk = max(0, round((max(ended_calls) - last.left).total_seconds()))
+    if last.ended == "answered" and last.talk is None and last.left is not None:  # no COMPLETE… yet
+        ended = max((leg.end for leg in legs if leg.end is not None), default=None)
+        last.talk = max(0, round((ended - last.left).total_seconds())) if ended else None
     story = Story(outcome="unknown", final_outcome="unknown", visits=visits,
                   groups=list(dict.fromkeys(v.group for v in visits if v.group is not None)))
     if redirect is not None:
