@@ -119,18 +119,54 @@ def _pickup_legs(filters):
     return (cdr_t.c.lastapp == "Bridge", cdr_t.c.billsec > 0, *_period(cdr_t.c.start, filters))
 
 
-def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigures]:
+def _counted(filters, service_level: int) -> dict[int, GroupFigures]:
     """What the queue log says, per group: one pass over the period's rows, grouped by group, event and the
     row's wait (CONNECT: holdtime; ABANDON, EXIT…: waittime) or talk as written — a few thousand groups for a
-    week, whose text is read as numbers here rather than on every row. An ABANDON is a caller who hung up,
-    or one who went on (story.py's rule, in SQL: into another group, or to an extension or mailbox by the
-    dialplan) after a Redirect; the calls picked up from the dashboard are left to their stories. A pick-up
-    also leaves an ABANDON under a uniqueid of its own, the channel Bridge left behind in Queue() (no
-    ENTERQUEUE, no CDR: seen on Asterisk 22): Asterisk counts it, the report does not."""
+    week, whose text is read as numbers here rather than on every row. Who of those who left hung up is
+    _left_waiting's."""
     ql = queue_log_t
     event = ql.c.event
     wait = sa.case((event == "CONNECT", ql.c.data1), (event.in_(LEFT_WAITING), ql.c.data3))
     talk = sa.case((event.in_(ENDED_TALK), ql.c.data2), (event.in_(TRANSFERRED), ql.c.data4))
+    query = (
+        sa.select(ql.c.queuename, event, wait, talk, sa.func.count())
+        .where(*_period(ql.c.time, filters), ql.c.queuename.like("extgroup\\_%", escape="\\"), ql.c.callid != "NONE")
+        .group_by(ql.c.queuename, event, wait, talk)
+    )
+    figures: dict[int, GroupFigures] = {}
+    for queuename, kind, waited, talked, count in db.session.execute(query):
+        group = group_of(queuename)
+        if group is None:
+            continue
+        f = figures.setdefault(group, GroupFigures(group=group))
+        waited, talked = seconds(waited), seconds(talked)
+        if kind == "ENTERQUEUE":
+            f.offered += count
+        elif kind == "CONNECT":
+            f.connected += count
+            f.connected_within += count if waited is not None and waited <= service_level else 0
+        elif kind in LEFT_WAITING:
+            f.abandon_logged += count
+            f.abandon_logged_within += count if waited is not None and waited <= service_level else 0
+        if kind == "EXITWITHTIMEOUT":
+            f.timed_out += count
+        if kind in NO_AGENT_EVENTS:
+            f.no_agents += count
+        if waited is not None:
+            f.waited(waited, count)
+        if talked is not None:
+            f.talk_total += talked * count
+            f.talks += count
+    return figures
+
+
+def _left_waiting(figures: dict[int, GroupFigures], filters, dialect: str) -> None:
+    """Who of the callers who left a group (ABANDON) in the period hung up, and who went on (story.py's rule,
+    in SQL: into another group, or to an extension or mailbox by the dialplan) after a Redirect. Calls picked
+    up from the dashboard are left to their stories. A pick-up also leaves an ABANDON under a uniqueid of
+    its own, the channel Bridge left behind in Queue() (no ENTERQUEUE, no CDR: seen on Asterisk 22): Asterisk
+    counts it, the report takes it and its wait out (the pick-up's story has its own)."""
+    ql = queue_log_t
     later = queue_log_t.alias("later")
     into_group = sa.select(later.c.id).where(later.c.callid == ql.c.callid, later.c.event == "ENTERQUEUE",
                                              later.c.time > ql.c.time).exists()
@@ -138,54 +174,33 @@ def _counted(filters, service_level: int, dialect: str) -> dict[int, GroupFigure
     into_dialplan = sa.select(cdr_t.c.id).where(cdr_t.c.linkedid == ql.c.callid, cdr_t.c.lastapp.in_(REDIRECT_TARGET_APPS),
                                                 cdr_t.c.start >= since).exists()
     picked_up = ql.c.callid.in_(sa.select(cdr_t.c.linkedid).where(*_pickup_legs(filters)))
-    entered = queue_log_t.alias("entered")
-    left_behind = sa.and_(event == "ABANDON", ~sa.select(entered.c.id).where(
-        entered.c.callid == ql.c.callid, entered.c.event == "ENTERQUEUE").exists())
-    left = sa.and_(event == "ABANDON", ~picked_up)
-    # The look-ups run for ABANDON rows alone (AND stops at its first false), once each.
-    went_on = sa.func.sum(sa.case((sa.and_(left, sa.or_(into_group, into_dialplan)), 1), else_=0))
-    query = (
-        sa.select(ql.c.queuename, event, wait, talk, sa.func.count(), sa.func.count().filter(left),
-                  sa.func.count().filter(left_behind), went_on)
-        .where(*_period(ql.c.time, filters), ql.c.queuename.like("extgroup\\_%", escape="\\"), ql.c.callid != "NONE")
-        .group_by(ql.c.queuename, event, wait, talk)
-    )
-    figures: dict[int, GroupFigures] = {}
-    for queuename, kind, waited, talked, count, left_waiting, ghosts, redirected in db.session.execute(query):
-        group = group_of(queuename)
-        if group is None:
+    left_behind = ~sa.select(later.c.id).where(later.c.callid == ql.c.callid, later.c.event == "ENTERQUEUE",
+                                               later.c.time <= ql.c.time).exists()
+    # Each look-up runs once a row, and only as far as it must (AND and CASE stop at what decides).
+    how = sa.case((picked_up, "picked up"), (left_behind, "left behind"), (sa.or_(into_group, into_dialplan), "went on"),
+                  else_="hung up")
+    query = (sa.select(ql.c.queuename, ql.c.data3, how, sa.func.count())
+             .where(ql.c.event == "ABANDON", *_period(ql.c.time, filters))
+             .group_by(ql.c.queuename, ql.c.data3, how))
+    for queuename, waited, kind, count in db.session.execute(query):
+        f = figures.get(group_of(queuename))
+        if f is None:
             continue
-        f = figures.setdefault(group, GroupFigures(group=group))
-        waited, talked = seconds(waited), seconds(talked)
-        within = count if waited is not None and waited <= service_level else 0
-        if kind == "ENTERQUEUE":
-            f.offered += count
-        elif kind == "CONNECT":
-            f.connected += count
-            f.connected_within += within
-        elif kind in LEFT_WAITING:
-            f.abandon_logged += count
-            f.abandon_logged_within += within
-        if kind == "ABANDON":
-            f.abandoned += left_waiting - ghosts - redirected
-            f.redirected += redirected
-        elif kind == "EXITWITHTIMEOUT":
-            f.timed_out += count
-        if kind in NO_AGENT_EVENTS:
-            f.no_agents += count
-        if waited is not None and count > ghosts:  # a pick-up's wait is its story's
-            f.waited(waited, count - ghosts)
-        if talked is not None:
-            f.talk_total += talked * count
-            f.talks += count
-    return figures
+        if kind == "hung up":
+            f.abandoned += count
+        elif kind == "went on":
+            f.redirected += count
+        elif kind == "left behind" and (waited := seconds(waited)) is not None:
+            f.wait_total -= waited * count  # (the longest wait keeps it: the pick-up waited as long)
+            f.waits -= count
 
 
 def figures(filters, service_level: int, names: dict[str, set[str]], stories_of,
             now: datetime | None = None) -> tuple[list[GroupFigures], list[AgentFigures]]:
     """The groups' and the agents' figures for the period. `stories_of(callids)` → {callid: Story}."""
     dialect = db.session.get_bind().dialect.name
-    groups = _counted(filters, service_level, dialect)
+    groups = _counted(filters, service_level)
+    _left_waiting(groups, filters, dialect)
     agents = _agents(filters, names, dialect)
 
     def agent(number: str) -> AgentFigures:
