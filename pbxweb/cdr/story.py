@@ -23,6 +23,7 @@ A pick-up from the dashboard (Originate to the agent's phone, then `Bridge`) tak
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 # A queue is a group: `extgroup_<id>`.
 GROUP_QUEUE = re.compile(r"extgroup_(\d+)")
@@ -43,6 +44,7 @@ PICKUP_SLACK = timedelta(seconds=2)
 REDIRECT_TARGET_APPS = ("Dial", "VoiceMail")
 
 
+@lru_cache(maxsize=1024)  # a site has a few queues, and an export reads them half a million times
 def group_of(queuename: str | None) -> int | None:
     match = GROUP_QUEUE.fullmatch(queuename or "")
     return int(match.group(1)) if match else None
@@ -95,18 +97,18 @@ class Story:
     redirect: Redirect | None = None
 
 
-def member_number(agent: str | None, names: dict[str, set[str]], rung: set[str] | None = None) -> str | None:
+def member_number(agent: str | None, names: dict[str, set[str]], legs=None) -> str | None:
     """The extension behind a queue log's `agent`: the member's name as the realtime mapping writes it into
     `membername` (Asterisk logs that for CONNECT, RING…, COMPLETE…, PAUSE), or an interface. A name is read
-    among the phones the call rang (`rung`, when known): the member who answered is one of them, so two
+    among the phones the call's `legs` rang, when given: the member who answered is one of them, so two
     extensions of one name are told apart, and a name since given to another extension is not misread."""
     agent = (agent or "").strip()
     if match := PHONE_INTERFACE.fullmatch(agent):
         return match.group(1)
-    numbers = names.get(agent, set())
-    if rung is not None:
-        numbers = numbers & rung
-    return next(iter(numbers)) if len(numbers) == 1 else None
+    numbers = names.get(agent)
+    if numbers and legs is not None:
+        numbers = numbers & rung_phones(legs)
+    return next(iter(numbers)) if numbers and len(numbers) == 1 else None
 
 
 def rung_phones(legs) -> set[str]:
@@ -148,7 +150,7 @@ def visits_of(events, names: dict[str, set[str]], legs) -> list[Visit]:
             visit.left = event.time
             if kind == "CONNECT":
                 visit.wait = seconds(event.data1)
-                visit.answered_by = member_number(event.agent, names, rung_phones(legs))
+                visit.answered_by = member_number(event.agent, names, legs)
             elif kind == "EXITWITHKEY":
                 visit.position, visit.wait = seconds(event.data2), seconds(event.data4)
             elif kind not in ("JOINEMPTY", "JOINUNAVAIL"):
