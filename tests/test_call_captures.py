@@ -6,7 +6,6 @@ import csv
 import re
 
 import pytest
-import sqlalchemy as sa
 
 from pbxweb.realtime.schema import cdr as cdr_t, queue_log as queue_log_t
 
