@@ -42,6 +42,7 @@ SETTINGS = (
     ("PBX_BEHIND_PROXY", "off", "`on` when exactly one reverse proxy (the shipped nginx site) is in front: trust its X-Forwarded-Proto/Host/For"),
     ("PBX_WAIT_WARN_SECONDS", "60", "a caller waiting longer turns amber on the dashboard, twice as long red"),
     ("PBX_SESSION_IDLE_HOURS", "12", "a signed-in browser that makes no request for this many hours is signed out"),
+    ("PBX_SERVICE_LEVEL_SECONDS", "20", "a group call answered within this is within service level (the queue's `servicelevel`, the group report's SL/SL2)"),
     ("PBX_SECURE_COOKIES", "on", "`off` only to serve over plain HTTP (the development server): the session cookie is `Secure` otherwise"),
     ("PBX_SIP_PUBLIC_HOST", None, "the address phones register to, on their setup card; default: PBX_EXTERNAL_ADDRESS, else PBX_SIP_BIND, else the host name the browser used"),
     ("PBX_SMTP_HOST", None, "mail server for phone setup cards; none: cards are not e-mailed"),
@@ -98,6 +99,7 @@ def from_environment(instance_path: str, environ=os.environ) -> dict:
         "PBX_SMTP_PORT": int(values.pop("PBX_SMTP_PORT")),
         "PBX_SMTP_STARTTLS": _flag(values.pop("PBX_SMTP_STARTTLS")),
         "PBX_SESSION_IDLE_HOURS": _hours("PBX_SESSION_IDLE_HOURS", values.pop("PBX_SESSION_IDLE_HOURS")),
+        "PBX_SERVICE_LEVEL_SECONDS": int(values.pop("PBX_SERVICE_LEVEL_SECONDS")),
         **values,
     }
     return config

@@ -33,7 +33,7 @@ EXPECTED = {
     **dict.fromkeys(["voicemail.index", "voicemail.mailbox", "voicemail.audio", "voicemail.delete"], EVERYONE),
     "dashboard.call": EVERYONE,
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
-                     "cdr_api.list_calls"], (EVERY, frozenset())),
+                     "cdr_api.list_calls", "cdr_api.call_stats"], (EVERY, frozenset())),
     **dict.fromkeys([f"{area}.{view}" for area in ("dids", "trunks") for view in
                      ("create", "delete", "edit_form", "list_page", "new_form", "update")] + ["dids.toggle_active"],
                     CONFIGURATION),

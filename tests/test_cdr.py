@@ -166,7 +166,7 @@ def test_a_script_fetches_the_export_with_a_bearer_token_and_a_stranger_cannot(c
     assert client.get("/calls/export.csv", headers={"Authorization": "Bearer pbx_wrong"}).status_code == 401
 
 
-def test_statistics_count_answered_and_missed_per_day_hour_extension_and_group(calls, app):
+def test_statistics_count_answered_and_missed_per_day_hour_and_extension(calls, app):
     from .test_access import signed_in
 
     user, _ = create_user("boss", "manager", "correct horse battery")
@@ -177,8 +177,6 @@ def test_statistics_count_answered_and_missed_per_day_hour_extension_and_group(c
     assert days[0]["calls"] == "5" and days[0]["answered"] == "3" and days[0]["longest_talk_s"] == "120"
     extensions = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/extensions.csv?range=today").get_data(as_text=True))))
     assert {r["extension"]: r["calls"] for r in extensions} == {"1003": "1", "1002": "2"}
-    groups = list(csv.DictReader(io.StringIO(browser.get("/calls/stats/groups.csv?range=today").get_data(as_text=True))))
-    assert groups == [{**groups[0], "group": "Sales", "calls": "1", "answered": "1"}]
 
 
 def test_the_call_log_page_lists_calls_and_expands_their_legs(app, calls):
@@ -230,3 +228,122 @@ def test_the_listener_notes_when_it_last_saw_a_call_record(db):
 def test_cursors_are_opaque_but_checked(api, calls):
     forged = base64.urlsafe_b64encode(b'["not a time", 1]').decode().rstrip("=")
     assert api.get(f"/api/cdr?cursor={forged}").status_code == 400
+
+
+# --- the queue log: what happened to a caller in a group ----------------------------------------------------
+
+QUEUE_LOG_INSERT = sa.text('INSERT INTO queue_log ("time", callid, queuename, agent, event, data1, data2, data3, data4, data5) '
+                           "VALUES (:time, :callid, :queuename, :agent, :event, :d1, :d2, :d3, :d4, :d5)")
+
+
+def qlog(conn, callid, *, at, queue, event, agent="NONE", data=()):
+    """One queue log row as Asterisk writes it (time in UTC, the event's fields split into data1..data5)."""
+    fields = (list(data) + [""] * 5)[:5]
+    conn.execute(QUEUE_LOG_INSERT, {"time": NOW + timedelta(seconds=at), "callid": callid, "queuename": queue,
+                                    "agent": agent, "event": event, **{f"d{i}": v for i, v in enumerate(fields, 1)}})
+
+
+@pytest.fixture
+def abandoned(db, calls):
+    """The queue call 100.2 as the queue log saw it: nobody answered, the caller hung up after 12 s at
+    position 2 — though both its CDR legs say ANSWERED."""
+    queue = f"extgroup_{calls['sales']}"
+    with db.engine.begin() as conn:
+        qlog(conn, "100.2", at=-2000, queue=queue, event="ENTERQUEUE", data=("", "0612345678", "2"))
+        qlog(conn, "100.2", at=-1995, queue=queue, event="RINGNOANSWER", agent="Agent 1001", data=("5000",))
+        qlog(conn, "100.2", at=-1988, queue=queue, event="ABANDON", data=("2", "2", "12"))
+    return calls
+
+
+def call_of(api, linkedid, query=""):
+    return next(c for c in api.get("/api/cdr" + query).get_json()["calls"] if c["linkedid"] == linkedid)
+
+
+def test_the_api_tells_a_queue_call_from_the_queue_log(api, abandoned):
+    told = call_of(api, "100.2")
+    assert {k: told[k] for k in ("outcome", "answered_by", "wait", "talk", "groups", "position", "source")} == {
+        "outcome": "abandoned", "answered_by": None, "wait": 12, "talk": None, "groups": [abandoned["sales"]],
+        "position": 2, "source": "queue_log"}
+    assert told["disposition"] == "ANSWERED"  # CDR's, kept for old readers
+
+
+def test_a_call_the_queue_log_does_not_know_keeps_the_cdr_reading(api, calls):
+    told = call_of(api, "100.2")
+    assert (told["source"], told["outcome"], told["answered_by"], told["wait"], told["talk"]) == ("cdr", "answered", "1002", 10, 30)
+    assert [(c["linkedid"], c["outcome"]) for c in api.get("/api/cdr").get_json()["calls"] if c["linkedid"] != "100.2"] == [
+        ("100.5", "busy"), ("100.4", "answered"), ("100.3", "no answer"), ("100.1", "answered")]
+
+
+def test_the_queue_log_of_a_page_is_read_in_one_query(api, abandoned, db):
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        api.get("/api/cdr")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert sum("FROM queue_log" in s for s in statements) == 1
+
+
+def test_the_outcome_filter_takes_the_story(api, abandoned):
+    assert ids(api.get("/api/cdr?outcome=abandoned")) == ["100.2"]
+    assert ids(api.get("/api/cdr?outcome=answered")) == ["100.4", "100.1"]
+    assert ids(api.get("/api/cdr?disposition=ANSWERED")) == ["100.4", "100.2", "100.1"]  # CDR's, as before
+    response = api.get("/api/cdr?outcome=maybe")
+    assert response.status_code == 400 and "outcome" in response.get_json()["errors"]
+
+
+def test_the_page_says_what_happened_and_never_answered_for_a_caller_nobody_answered(app, abandoned):
+    from .test_access import signed_in
+
+    user, _ = create_user("qa", "qa", "correct horse battery")
+    html = signed_in(app, user).get("/calls?range=today").get_data(as_text=True)
+    row = html.split('id="call-100-2"')[1].split("</tr>")[0]
+    assert "Hung up after 12 s waiting (position 2)" in row and "answered" not in row.lower()
+    assert "from CDR only" not in row
+
+
+def test_the_page_marks_a_group_call_read_from_cdr_alone(app, calls):
+    from .test_access import signed_in
+
+    user, _ = create_user("qa", "qa", "correct horse battery")
+    html = signed_in(app, user).get("/calls?range=today").get_data(as_text=True)
+    assert html.split('id="call-100-2"')[1].split("</tr>")[0].count("from CDR only") == 1
+    assert html.split('id="call-100-1"')[1].split("</tr>")[0].count("from CDR only") == 0  # no group: nothing to miss
+
+
+def test_a_hostile_caller_number_stays_data_in_the_call_button(app, db, two_groups):
+    import html as html_lib
+    import json
+    import re
+
+    from pbxweb.models import User
+
+    from .test_access import signed_in
+
+    hostile = '1"}, "extension": "<b>'
+    with db.engine.begin() as conn:
+        leg(conn, "700.1", at=-10, src=hostile, dst="1001", channel="PJSIP/provider-1")
+    create_user("caller", "manager", "correct horse battery", "1001")
+    page = signed_in(app, db.session.query(User).filter_by(username="caller").one()).get("/calls").get_data(as_text=True)
+    values = re.search(r"hx-vals='([^']*)'", page).group(1)
+    assert json.loads(html_lib.unescape(values)) == {"number": hostile} and "<b>" not in page
+
+
+def test_the_export_says_the_outcome_wait_and_talk(api, abandoned):
+    rows = {r["linkedid"]: r for r in csv.DictReader(io.StringIO(api.get("/calls/export.csv").get_data(as_text=True)))}
+    assert {k: rows["100.2"][k] for k in ("outcome", "answered_by", "wait_s", "talk_s", "position", "source")} == {
+        "outcome": "abandoned", "answered_by": "", "wait_s": "12", "talk_s": "", "position": "2", "source": "queue_log"}
+    assert rows["100.4"]["outcome"] == "answered" and rows["100.4"]["source"] == "cdr"
+    assert "disposition" not in rows["100.2"]
+
+
+def test_statistics_count_a_caller_nobody_answered_as_missed(app, abandoned):
+    from .test_access import signed_in
+
+    user, _ = create_user("boss", "manager", "correct horse battery")
+    html = signed_in(app, user).get("/calls/stats?range=today").get_data(as_text=True)
+    assert "5 calls: 2 answered, 3 missed" in html

@@ -18,7 +18,8 @@ def make_group(api, **fields):
 def test_a_group_becomes_a_queue_with_the_mapped_strategy(api, rows):
     group = make_group(api, ring_timeout=25, musicclass="jazz")
     assert rows("asterisk_queues") == [
-        {"name": f"extgroup_{group['id']}", "strategy": "linear", "timeout": 25, "musiconhold": "jazz", "ringinuse": "no"}
+        {"name": f"extgroup_{group['id']}", "strategy": "linear", "timeout": 25, "musiconhold": "jazz", "ringinuse": "no",
+         "servicelevel": 20}
     ]
 
 

@@ -251,18 +251,35 @@ def test_an_agent_sees_no_admin_menu_and_is_refused_admin_pages(app, live_server
 
 @pytest.fixture
 def call_records(db, office):
-    from .test_cdr import leg
+    """12 callers to Support as CDR and the queue log have them: every third hung up waiting, the fifth was
+    redirected to Sales and answered there, the rest answered by 2007 (whose queue leg, like every queue
+    leg of the shipped dialplan, says ANSWERED whatever happened); 6 internal calls."""
+    from pbxweb.models import Extension
 
+    from .test_cdr import leg, qlog
+
+    member, sales_member = (db.session.query(Extension).filter_by(number=n).one().name for n in ("2007", "2001"))
+    support, sales = f"extgroup_{office['Support']}", f"extgroup_{office['Sales']}"
     with db.engine.begin() as conn:
         for n in range(12):
-            caller = f"06{12345600 + n}"
-            leg(conn, f"700.{n}", at=-3600 + n * 250, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
-                dstchannel="PJSIP/2007-00000001", lastapp="Queue", lastdata=f"extgroup_{office['Support']},t,,,60",
-                disposition="ANSWERED" if n % 3 else "NO ANSWER", duration=40 + n, billsec=30 if n % 3 else 0,
-                clid=f'"Customer {n}" <{caller}>', sequence=2 * n)
-            leg(conn, f"700.{n}", at=-3600 + n * 250, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
-                dstchannel="PJSIP/2008-00000002", lastapp="Queue", lastdata=f"extgroup_{office['Support']},t,,,60",
+            caller, at = f"06{12345600 + n}", -3600 + n * 250
+            leg(conn, f"700.{n}", at=at, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
+                dstchannel="PJSIP/2007-00000001", lastapp="Queue", lastdata=f"{support},t,,,60",
+                disposition="ANSWERED", duration=40 + n, billsec=40 + n, clid=f'"Customer {n}" <{caller}>', sequence=2 * n)
+            leg(conn, f"700.{n}", at=at, src=caller, dst="s", channel=f"PJSIP/provider-{n:08x}",
+                dstchannel="PJSIP/2008-00000002", lastapp="Queue", lastdata=f"{support},t,,,60",
                 disposition="NO ANSWER", duration=5, billsec=0, clid=f'"Customer {n}" <{caller}>', sequence=2 * n + 1)
+            qlog(conn, f"700.{n}", at=at, queue=support, event="ENTERQUEUE", data=("", caller, "1"))
+            if n % 3 == 0:
+                qlog(conn, f"700.{n}", at=at + 5 + n, queue=support, event="ABANDON", data=("1", "1", str(5 + n)))
+            elif n == 5:
+                qlog(conn, f"700.{n}", at=at + 8, queue=support, event="ABANDON", data=("1", "1", "8"))
+                qlog(conn, f"700.{n}", at=at + 9, queue=sales, event="ENTERQUEUE", data=("", caller, "1"))
+                qlog(conn, f"700.{n}", at=at + 13, queue=sales, event="CONNECT", agent=sales_member, data=("4", "x", "4"))
+            else:
+                qlog(conn, f"700.{n}", at=at + 10, queue=support, event="CONNECT", agent=member, data=("10", "x", "10"))
+                qlog(conn, f"700.{n}", at=at + 40 + n, queue=support, event="COMPLETECALLER", agent=member,
+                     data=("10", str(30 + n), "1"))
         for n in range(6):
             leg(conn, f"800.{n}", at=-1800 + n * 200, src=str(2001 + n), dst=str(2010 + n), sequence=100 + n)
 
@@ -272,9 +289,10 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     page.goto(f"{live_server}/calls?range=today")
     assert page.locator("tr.call").count() == 18
     page.screenshot(path=str(screenshots / "calls-desktop.png"))
-    page.select_option("select[name=disposition]", "NO ANSWER")
+    assert "Hung up after 5 s waiting (position 1)" in page.locator("tr.call").last.inner_text()
+    page.select_option("select[name=outcome]", "abandoned")
     page.wait_for_function("document.querySelectorAll('tr.call').length === 4")
-    assert "disposition=NO+ANSWER" in page.url or "disposition=NO%20ANSWER" in page.url
+    assert "outcome=abandoned" in page.url
     page.locator("tr.call .legs-toggle").first.click()
     legs = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr")
     assert legs.count() == 2 and "PJSIP/2007" in legs.first.inner_text()

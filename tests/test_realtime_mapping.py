@@ -38,9 +38,14 @@ def test_inactive_members_are_left_out_of_the_queue():
     group = Obj(id=7, is_active=True, ring_strategy="ringall", ring_timeout=15, musicclass="default")
     members = [Obj(id=1, number="1001", name="A", penalty=0, paused=False, is_active=True),
                Obj(id=2, number="1002", name="B", penalty=0, paused=False, is_active=False)]
-    rows = group_rows(group, members)
+    rows = group_rows(group, members, RealtimeSettings())
     assert [m["interface"] for m in rows["asterisk_queue_members"]] == ["PJSIP/1001"]
     assert rows["asterisk_queues"][0]["name"] == "extgroup_7"
+
+
+def test_the_queue_counts_its_service_level_within_the_sites_setting():
+    group = Obj(id=7, is_active=True, ring_strategy="ringall", ring_timeout=15, musicclass="default")
+    assert group_rows(group, [], RealtimeSettings(service_level=30))["asterisk_queues"][0]["servicelevel"] == 30
 
 
 def test_a_trunk_without_match_is_identified_by_its_host():

@@ -74,6 +74,8 @@ RULES: dict[str, Rule] = {
     # The call log: everyone reads it, an agent only the calls its own extension took part in (cdr/service).
     "calls": Rule(read=ALL, write=frozenset()),
     "cdr_api": Rule(read=ALL, write=frozenset()),
+    # The group report: everyone reads it, an agent only its own groups and itself (cdr/service.group_report).
+    "cdr_api.call_stats": Rule(read=ALL, write=frozenset()),
     # An agent may pick up a caller of its own groups on its own phone, never send one elsewhere.
     "live_api.redirect": Rule(read=ALL, write=STAFF),
     "live_api.waiting_call_groups": ADMIN_ONLY,

@@ -1,12 +1,15 @@
 """The call log: Asterisk's `cdr` table as cdr_adaptive_odbc writes it (times in UTC, `usegmtime=yes`), read
 only. One call is every leg that shares a `linkedid` (queue → agents, transfers, pick-ups), shown as one
-row that expands into its legs.
+row that expands into its legs. What happened to a caller in a group — who answered, how long they waited,
+whether they hung up — comes from Asterisk's queue log (story.py), read alongside: its rows of a call are
+those whose `callid` is the call's linkedid (the caller's channel, which started the call).
 
 Paging is by keyset over the legs, newest first: a page scans the legs that match the leg filters (date,
 number, extension, group — all on indexed columns) from the cursor down, collects the calls they belong to,
-reads each call whole by its linkedid, and keeps those that pass the call filters (direction, disposition,
-duration). A call belongs to the page of its newest matching leg; one that had a matching leg above the
-cursor was on an earlier page and is not shown again, so rows arriving meanwhile move nobody's place.
+reads each call whole by its linkedid with its queue log rows, and keeps those that pass the call filters
+(direction, outcome, disposition, duration). A call belongs to the page of its newest matching leg; one that
+had a matching leg above the cursor was on an earlier page and is not shown again, so rows arriving meanwhile
+move nobody's place.
 """
 
 import re
@@ -15,16 +18,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
+from flask import current_app
 
 from .. import validation as v
 from ..csv_cells import csv_line
 from ..ext import db
-from ..models import ExtensionGroup
+from ..live import store
+from ..models import Extension, ExtensionGroup
 from .. import paging
-from ..realtime.schema import cdr as cdr_t
+from ..realtime.schema import cdr as cdr_t, queue_log as queue_log_t
 from ..site_time import local, site_zone
+from . import report, story as stories
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION")
+OUTCOMES = ("answered", "abandoned", "timeout", "voicemail", "redirected", "no agents", "no answer", "busy", "failed")
+# The queue log events without which a call cannot have these outcomes (story.py: ENDINGS).
+OUTCOME_EVENTS = {"abandoned": ("ABANDON", "EXITWITHKEY"), "redirected": ("ABANDON",), "timeout": ("EXITWITHTIMEOUT",),
+                  "no agents": stories.NO_AGENT_EVENTS}
 DIRECTIONS = ("internal", "inbound", "outbound")
 QUICK_RANGES = ("today", "yesterday", "7days")
 EXTENSION_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
@@ -45,6 +55,7 @@ class Filters:
     group: int | None = None
     direction: str | None = None
     disposition: str | None = None
+    outcome: str | None = None
     min_duration: int | None = None
     # An agent: only calls its own extension took part in (None: no such limit).
     own_extension: str | None = None
@@ -91,6 +102,8 @@ def parse_filters(args, user) -> Filters:
     errors.check("direction", direction in (None, *DIRECTIONS), f"must be one of {', '.join(DIRECTIONS)}")
     disposition = (args.get("disposition") or "").upper() or None
     errors.check("disposition", disposition in (None, *DISPOSITIONS), f"must be one of {', '.join(DISPOSITIONS)}")
+    outcome = (args.get("outcome") or "").lower() or None
+    errors.check("outcome", outcome in (None, *OUTCOMES), f"must be one of {', '.join(OUTCOMES)}")
     min_duration = None
     if args.get("min_duration"):
         min_duration = v.integer(errors, "min_duration", args["min_duration"], minimum=0, maximum=86400)
@@ -104,7 +117,7 @@ def parse_filters(args, user) -> Filters:
         start=_utc_day_start(first) if first else None,
         end=_utc_day_start(last + timedelta(days=1)) if last else None,
         number=number, extension=extension, group=group, direction=direction, disposition=disposition,
-        min_duration=min_duration, own_extension=own,
+        outcome=outcome, min_duration=min_duration, own_extension=own,
     )
 
 
@@ -131,6 +144,11 @@ def leg_conditions(filters: Filters) -> list:
     if filters.group is not None:
         queue = f"extgroup_{filters.group}"
         conditions.append(sa.or_(cdr_t.c.lastdata == queue, cdr_t.c.lastdata.like(queue + ",%")))
+    if filters.outcome in OUTCOME_EVENTS:
+        # Only calls whose queue log has the event such an outcome needs (the call filter decides): an
+        # outcome that matches few calls is then found without reading every call in between.
+        conditions.append(sa.select(queue_log_t.c.id).where(queue_log_t.c.callid == cdr_t.c.linkedid,
+                                                            queue_log_t.c.event.in_(OUTCOME_EVENTS[filters.outcome])).exists())
     return conditions
 
 
@@ -147,11 +165,24 @@ class Call:
     clid: str = ""
     dst: str = ""
     direction: str = "internal"
-    disposition: str = ""
+    disposition: str = ""  # CDR's, kept for old API readers: ANSWERED for every queue call, whatever happened
     duration: int = 0
     billsec: int = 0
     answered_by: str | None = None
     groups: list[int] = field(default_factory=list)
+    # What happened, in words (story.py): from the queue log when it knows the call, else from CDR.
+    outcome: str = ""
+    final_outcome: str = ""  # where it ended: the outcome, except after a redirect
+    picked_up: bool = False  # answered by a pick-up from the dashboard
+    wait: int | None = None  # seconds from entering the (first) group until answered or given up
+    talk: int | None = None  # seconds after the answer
+    position: int | None = None  # the position an abandoned caller had reached
+    source: str = "cdr"  # "queue_log" or "cdr"
+    story: stories.Story | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.final_outcome == "answered"
 
 
 def direction_of(leg) -> str:
@@ -165,8 +196,9 @@ def direction_of(leg) -> str:
     return "internal"
 
 
-def build_call(linkedid: str, legs: list, presorted: bool = False) -> Call:
-    """A call from all its legs (in one pass: an export builds half a million of them)."""
+def build_call(linkedid: str, legs: list, presorted: bool = False, events=(), names: dict | None = None) -> Call:
+    """A call from all its legs and its queue log rows (in one pass: an export builds half a million of them).
+    `names`: extension numbers by name, to read the queue log's member names (member_names())."""
     if not presorted:
         legs = sorted(legs, key=lambda leg: (leg.start or datetime.min, leg.id))
     first = legs[0]
@@ -198,13 +230,69 @@ def build_call(linkedid: str, legs: list, presorted: bool = False) -> Call:
         call.answered_by = match.group(1) if match else None  # an outside number is nobody's extension
     if first.dst == "s" and call.groups:
         call.dst = f"group {call.groups[0]}"
+    told = stories.tell(legs, events, names) if events else None
+    if told is None:
+        _from_cdr(call, answering)
+    else:
+        call.story, call.source = told, "queue_log"
+        call.outcome, call.final_outcome, call.answered_by = told.outcome, told.final_outcome, told.answered_by
+        call.picked_up, call.wait, call.talk, call.position = told.picked_up, told.wait, told.talk, told.position
+        call.groups = told.groups or call.groups
     return call
+
+
+def _from_cdr(call: Call, answering) -> None:
+    """Today's reading of CDR alone, for calls the queue log does not know (no group, or made before it)."""
+    call.outcome = call.final_outcome = stories.from_cdr(call.disposition, answering)
+    if call.outcome == "voicemail":
+        call.answered_by = None
+    if call.outcome != "answered":
+        call.wait = call.duration  # in vain
+    else:  # ringing until the answering leg picked up
+        call.wait = max(0, (answering.duration or 0) - answering.billsec) if answering.billsec else 0
+    call.talk = call.billsec if call.outcome == "answered" else 0
+
+
+def _rest(outcome: str, answered_by: str | None, wait: int | None, position: int | None) -> str:
+    if outcome == "answered":
+        return f"answered by {answered_by}" if answered_by else "answered"
+    if outcome == "abandoned":
+        waiting = f" after {wait} s waiting" if wait is not None else ""
+        return f"hung up{waiting}" + (f" (position {position})" if position else "")
+    return {"timeout": "timed out", "voicemail": "voicemail", "no agents": "nobody available",
+            "no answer": "no answer", "busy": "busy", "failed": "failed"}.get(outcome, "outcome unknown")
+
+
+def describe(call: Call, group_names: dict[int, str]) -> str:
+    """The outcome as the call log row says it: "Answered by 2002 after 7 s", "Hung up after 12 s waiting
+    (position 2)", "Redirected → Support, answered by 2003"."""
+    told = call.story
+    if call.outcome == "redirected" and told is not None:
+        last = told.visits[-1]
+        if told.redirect is not None:
+            target = told.redirect.extension or "voicemail"
+        else:
+            target = group_names.get(last.group, last.queuename) if last.group is not None else last.queuename
+        rest = _rest(call.final_outcome, call.answered_by, call.wait, call.position)
+        return f"Redirected → {target}" + ("" if rest == target else f", {rest}")
+    if call.outcome == "answered" and call.source == "queue_log":
+        who = f" by {call.answered_by}" if call.answered_by else ""
+        after = f" after {call.wait} s" if call.wait is not None else ""
+        return (f"Picked up from the dashboard{who}{after}" if call.picked_up else f"Answered{who}{after}")
+    if call.outcome == "timeout" and call.wait is not None:
+        return f"Timed out after {call.wait} s"
+    if call.outcome == "voicemail" and told is not None:
+        return "Timed out, then voicemail"
+    text = _rest(call.outcome, call.answered_by, call.wait, call.position)
+    return text[0].upper() + text[1:]
 
 
 def passes(call: Call, filters: Filters) -> bool:
     if filters.direction and call.direction != filters.direction:
         return False
     if filters.disposition and call.disposition != filters.disposition:
+        return False
+    if filters.outcome and filters.outcome not in (call.outcome, call.final_outcome):
         return False
     return not (filters.min_duration and call.duration < filters.min_duration)
 
@@ -235,6 +323,31 @@ def _legs_of(linkedids: list[str]) -> dict[str, list]:
     return legs
 
 
+# A queue log row as the story reads it.
+QUEUE_LOG_COLUMNS = ("time", "callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4")
+
+
+def _queue_events_of(linkedids: list[str]) -> dict[str, list]:
+    """The queue log rows of these calls, by call, in time order: one read on ix_queue_log_callid."""
+    events: dict[str, list] = {}
+    if linkedids:
+        query = (sa.select(*(queue_log_t.c[name] for name in QUEUE_LOG_COLUMNS))
+                 .where(queue_log_t.c.callid.in_(linkedids), queue_log_t.c.event.in_(stories.STORY_EVENTS))
+                 .order_by(queue_log_t.c.time, queue_log_t.c.id))
+        for row in db.session.execute(query):
+            events.setdefault(row.callid, []).append(row)
+    return events
+
+
+def member_names() -> dict[str, set[str]]:
+    """Extension numbers by name: the queue log names a member by its `membername`, which the realtime mapping
+    sets to the extension's name."""
+    names: dict[str, set[str]] = {}
+    for number, name in db.session.execute(sa.select(Extension.number, Extension.name)):
+        names.setdefault(name, set()).add(number)
+    return names
+
+
 def _shown_before(linkedids: list[str], conditions: list, cursor: tuple[datetime, int]) -> set[str]:
     """Calls among these that had a matching leg above the cursor: they were on an earlier page."""
     if not linkedids:
@@ -257,6 +370,7 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
     calls: list[Call] = []
     seen: set[str] = set()
     last_leg = None
+    names = member_names()
     for _ in range(MAX_SCANS):
         query = sa.select(cdr_t.c.id, cdr_t.c.start, cdr_t.c.linkedid).where(*conditions, cdr_t.c.start.is_not(None))
         if position is not None:
@@ -266,6 +380,7 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
             return CallPage(calls, None)
         fresh = list(dict.fromkeys(leg.linkedid for leg in legs if leg.linkedid not in seen))
         whole = _legs_of(fresh)
+        events = _queue_events_of(fresh)
         earlier = _shown_before(fresh, conditions, page_start) if page_start else set()
         for leg in legs:
             last_leg = leg
@@ -274,7 +389,7 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
             seen.add(leg.linkedid)
             if leg.linkedid in earlier or leg.linkedid not in whole:
                 continue
-            call = build_call(leg.linkedid, whole[leg.linkedid])
+            call = build_call(leg.linkedid, whole[leg.linkedid], events=events.get(leg.linkedid, ()), names=names)
             if passes(call, filters):
                 calls.append(call)
                 if len(calls) == limit:
@@ -294,6 +409,10 @@ def call_to_dict(call: Call) -> dict:
         "linkedid": call.linkedid, "start": when(call.started), "end": when(call.ended), "src": call.src,
         "clid": call.clid, "dst": call.dst, "direction": call.direction, "disposition": call.disposition,
         "duration": call.duration, "billsec": call.billsec, "answered_by": call.answered_by, "groups": call.groups,
+        "outcome": call.outcome, "final_outcome": call.final_outcome, "picked_up": call.picked_up, "wait": call.wait,
+        "talk": call.talk, "position": call.position, "source": call.source,
+        "steps": [{"group": v.group, "entered": when(v.entered), "outcome": v.ended, "wait": v.wait,
+                   "answered_by": v.answered_by, "position": v.position} for v in call.story.visits] if call.story else [],
         "legs": [
             {"id": leg.id, "uniqueid": leg.uniqueid, "start": when(leg.start), "answer": when(leg.answer),
              "end": when(leg.end), "src": leg.src, "dst": leg.dst, "clid": leg.clid, "channel": leg.channel,
@@ -318,32 +437,70 @@ CALL_COLUMNS = ("id", "linkedid", "start", "end", "src", "dst", "clid", "channel
 Leg = namedtuple("Leg", CALL_COLUMNS)
 
 
+QueueEvent = namedtuple("QueueEvent", QUEUE_LOG_COLUMNS)
+
+
 def iter_calls(filters: Filters, batch: int = 10000):
-    """Every call with a matching leg, whole, in linkedid order (about the order they started), read through a
-    server-side cursor: memory stays the same for a thousand calls or a million."""
+    """Every call with a matching leg, whole, with its queue log rows, in linkedid order (about the order they
+    started). Legs and queue log rows come as two server-side streams in the same order — byte order of the
+    call's id, which indexes give without a sort (migration e14a0c0e7001) and Python compares alike — and
+    are merged as they come: memory stays the same for a thousand calls or a million."""
     conditions = leg_conditions(filters)
+    bytewise = db.session.get_bind().dialect.name == "postgresql"
     query = sa.select(*(cdr_t.c[name] for name in CALL_COLUMNS))
+    events_query = (sa.select(*(queue_log_t.c[name] for name in QUEUE_LOG_COLUMNS))
+                    .where(queue_log_t.c.callid.is_not(None), queue_log_t.c.event.in_(stories.STORY_EVENTS)))
     if conditions:
-        query = query.where(cdr_t.c.linkedid.in_(sa.select(cdr_t.c.linkedid).where(*conditions)))
-    query = query.order_by(cdr_t.c.linkedid, cdr_t.c.start, cdr_t.c.id)
+        calls = sa.select(cdr_t.c.linkedid).where(*conditions)
+        query = query.where(cdr_t.c.linkedid.in_(calls))
+        events_query = events_query.where(queue_log_t.c.callid.in_(calls))
+    query = query.order_by(_in_byte_order(cdr_t.c.linkedid, bytewise), cdr_t.c.start, cdr_t.c.id)
+    events_query = events_query.order_by(_in_byte_order(queue_log_t.c.callid, bytewise), queue_log_t.c.time,
+                                         queue_log_t.c.id)
+    names = member_names()
+    events_of = _merger(_stream_rows(events_query, batch, name="pbx_queue_log"))
     make = Leg._make
     current, legs = None, []
     for row in _stream_rows(query, batch):
         linkedid = row[1]
         if linkedid != current and legs:
-            call = build_call(current, legs, presorted=True)
+            call = build_call(current, legs, presorted=True, events=events_of(current), names=names)
             if passes(call, filters):
                 yield call
             legs = []
         current = linkedid
         legs.append(make(row))
     if legs:
-        call = build_call(current, legs, presorted=True)
+        call = build_call(current, legs, presorted=True, events=events_of(current), names=names)
         if passes(call, filters):
             yield call
 
 
-def _stream_rows(query, batch: int):
+def _in_byte_order(column, bytewise: bool):
+    """The order Python compares strings in: PostgreSQL's "C" collation (SQLite's own)."""
+    return column.collate("C") if bytewise else column
+
+
+def _merger(rows):
+    """events_of(callid) → that call's queue log rows, for call ids asked in ascending order, from rows sorted
+    by callid the same way (rows of ids never asked for — NONE, REALTIME, calls with no CDR — are passed)."""
+    make = QueueEvent._make
+    pending = next(rows, None)
+
+    def events_of(callid: str) -> list:
+        nonlocal pending
+        while pending is not None and pending[1] < callid:
+            pending = next(rows, None)
+        found = []
+        while pending is not None and pending[1] == callid:
+            found.append(make(pending))
+            pending = next(rows, None)
+        return found
+
+    return events_of
+
+
+def _stream_rows(query, batch: int, name: str = "pbx_calls"):
     """The query's rows as plain tuples, a batch at a time from a server-side cursor on PostgreSQL (no
     result-row objects: a million of them cost seconds). On the session's own connection: a page that reads
     calls while it holds one must not need a second (a pool of them runs dry when many pages render at once)."""
@@ -353,8 +510,8 @@ def _stream_rows(query, batch: int):
         return
     # Sorting a million legs by call fits in memory with this instead of spilling to disk (this transaction only).
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    compiled = query.compile(dialect=conn.dialect)
-    cursor = conn.connection.driver_connection.cursor(name=f"pbx_calls_{id(query):x}")
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    cursor = conn.connection.driver_connection.cursor(name=f"{name}_{id(query):x}")
     try:
         cursor.itersize = batch
         cursor.execute(str(compiled), compiled.params)
@@ -364,13 +521,13 @@ def _stream_rows(query, batch: int):
         cursor.close()
 
 
-EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direction", "disposition",
-                  "duration_s", "talk_s", "answered_by", "groups", "legs", "linkedid")
+EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direction", "outcome", "final_outcome",
+                  "answered_by", "wait_s", "talk_s", "position", "duration_s", "groups", "legs", "source", "linkedid")
 
 
 def export_lines(filters: Filters, chunk: int = 500):
     """The matching calls as CSV, one line per call, a few hundred lines per piece, times in the site's zone;
-    cells a spreadsheet would run escaped."""
+    cells a spreadsheet would run escaped; what is not known (a wait, a position) empty."""
     names = group_names()
     zone = site_zone()
     lines = [csv_line(EXPORT_COLUMNS)]
@@ -389,8 +546,9 @@ def export_lines(filters: Filters, chunk: int = 500):
 
     for call in iter_calls(filters):
         lines.append(csv_line((when(call.started), when(call.ended), call.src, call.clid, call.dst, call.direction,
-                               call.disposition, call.duration, call.billsec, call.answered_by,
-                               "; ".join(names.get(g, f"group {g}") for g in call.groups), len(call.legs), call.linkedid)))
+                               call.outcome, call.final_outcome, call.answered_by, call.wait, call.talk, call.position,
+                               call.duration, "; ".join(names.get(g, f"group {g}") for g in call.groups),
+                               len(call.legs), call.source, call.linkedid)))
         if len(lines) >= chunk:
             yield "".join(lines)
             lines.clear()
@@ -400,7 +558,7 @@ def export_lines(filters: Filters, chunk: int = 500):
 def export_name(args) -> str:
     """The filter in the file name: calls_2026-11-20_to_2026-11-27_inbound.csv."""
     parts = ["calls"]
-    for key in ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "min_duration"):
+    for key in ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "outcome", "min_duration"):
         value = args.get(key)
         if value:
             parts.append(("to_" if key == "to" else f"{key}-" if key in ("group", "extension", "number", "min_duration") else "") + value)
@@ -420,11 +578,12 @@ class Tally:
     talk_longest: int = 0
 
     def add(self, call: Call) -> None:
-        wait = waited(call)
-        if call.disposition == "ANSWERED":
+        wait = call.wait or 0
+        if call.answered:
+            talk = call.talk or 0
             self.answered += 1
-            self.talk_total += call.billsec
-            self.talk_longest = max(self.talk_longest, call.billsec)
+            self.talk_total += talk
+            self.talk_longest = max(self.talk_longest, talk)
         else:
             self.missed += 1
         self.wait_total += wait
@@ -443,26 +602,17 @@ class Tally:
         return round(self.talk_total / self.answered) if self.answered else 0
 
 
-def waited(call: Call) -> int:
-    """How long the caller waited before someone answered (ringing, in a queue), or in vain."""
-    if call.disposition != "ANSWERED":
-        return call.duration
-    answering = next((leg for leg in call.legs if leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0), None)
-    return max(0, (answering.duration or 0) - (answering.billsec or 0)) if answering else 0
-
-
 @dataclass
 class Statistics:
     days: dict = field(default_factory=dict)  # date → Tally
     hours: dict = field(default_factory=lambda: {h: Tally() for h in range(24)})
     extensions: dict = field(default_factory=dict)  # number → Tally (calls it answered)
-    groups: dict = field(default_factory=dict)  # group id → Tally
     total: Tally = field(default_factory=Tally)
 
 
 def statistics(calls) -> Statistics:
-    """Answered and missed calls, waits and talk per day, per hour of the day, per extension (that answered,
-    or placed an outbound call) and per group, in the site's zone."""
+    """Answered and missed calls, waits and talk per day, per hour of the day and per extension (that
+    answered, or placed an outbound call), in the site's zone. Groups have their own report (report.py)."""
     stats = Statistics()
     for call in calls:
         started = local(call.started)
@@ -476,10 +626,35 @@ def statistics(calls) -> Statistics:
         handled_by = placed.group(1) if call.direction == "outbound" and placed else call.answered_by
         if handled_by:
             stats.extensions.setdefault(handled_by, Tally()).add(call)
-        for group in call.groups:
-            stats.groups.setdefault(group, Tally()).add(call)
     stats.days = dict(sorted(stats.days.items()))
     return stats
+
+
+def stats_filters(args, user) -> Filters:
+    """The period of the statistics and the group report: the request's dates, the last 7 days by default."""
+    if not (args.get("range") or args.get("from") or args.get("to")):
+        args = {**args, "range": "7days"}
+    return parse_filters(args, user)
+
+
+def group_report(filters: Filters, user) -> report.Report:
+    """The group report as this user may see it: an agent, its own groups and itself."""
+    visible = store.visible_group_ids(db.session, user) if user is not None else None
+    names = member_names()
+    return report.group_report(filters, current_app.config["PBX_SERVICE_LEVEL_SECONDS"], names,
+                               lambda callids: stories_of(callids, names), visible_groups=visible,
+                               own_extension=filters.own_extension)
+
+
+def stories_of(linkedids: list[str], names: dict[str, set[str]]) -> dict[str, stories.Story]:
+    """The stories of these calls, read in two indexed queries (their legs, their queue log rows)."""
+    legs = _legs_of(linkedids)
+    told = {}
+    for linkedid, events in _queue_events_of(linkedids).items():
+        ordered = sorted(legs.get(linkedid, []), key=lambda leg: (leg.start or datetime.min, leg.id))
+        if (story := stories.tell(ordered, events, names)) is not None:
+            told[linkedid] = story
+    return told
 
 
 # --- `pbx cdr-test` -------------------------------------------------------------------------------------

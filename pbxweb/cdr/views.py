@@ -10,7 +10,7 @@ from . import service
 
 bp = Blueprint("calls", __name__, url_prefix="/calls")
 
-FILTER_KEYS = ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "min_duration")
+FILTER_KEYS = ("range", "from", "to", "number", "extension", "group", "direction", "disposition", "outcome", "min_duration")
 
 
 def _filter_args() -> dict:
@@ -19,7 +19,8 @@ def _filter_args() -> dict:
 
 def _context(filters, page) -> dict:
     return {"page": page, "filters": _filter_args(), "groups": service.group_names(), "local": service.local,
-            "dispositions": service.DISPOSITIONS, "directions": service.DIRECTIONS, "cursor": request.args.get("cursor")}
+            "describe": service.describe, "outcomes": service.OUTCOMES, "directions": service.DIRECTIONS,
+            "cursor": request.args.get("cursor")}
 
 
 @bp.get("")
@@ -52,39 +53,55 @@ def export_csv():
     return Response(lines, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-STAT_TABLES = ("days", "hours", "extensions", "groups")
+TALLY_TABLES = ("days", "hours", "extensions")
+STAT_TABLES = (*TALLY_TABLES, "groups", "agents")
 
 
-def _stats(filters):
-    return service.statistics(service.iter_calls(filters))
+def _period_args() -> dict:
+    return {key: request.args[key] for key in ("range", "from", "to") if request.args.get(key)} or {"range": "7days"}
 
 
 @bp.get("/stats")
 def stats_page():
-    args = request.args if request.args.get("range") or request.args.get("from") else {**request.args, "range": "7days"}
-    filters = service.parse_filters(args, g.user)
-    stats = _stats(filters)
-    return render_template("calls/stats.html", stats=stats, groups=service.group_names(),
-                           filters={k: args[k] for k in FILTER_KEYS if args.get(k)}, tables=STAT_TABLES)
+    filters = service.stats_filters(request.args, g.user)
+    return render_template("calls/stats.html", stats=service.statistics(service.iter_calls(filters)),
+                           report=service.group_report(filters, g.user), groups=service.group_names(),
+                           filters=_period_args(), tables=STAT_TABLES)
+
+
+GROUP_COLUMNS = ("group", "offered", "answered", "picked_up", "abandoned", "abandon_rate_pct", "redirected", "timed_out",
+                 "service_level_pct", "service_level_2_pct", "within_s", "average_wait_s", "longest_wait_s", "average_talk_s")
+AGENT_COLUMNS = ("agent", "answered", "talk_s", "rang_unanswered", "paused_s")
+TALLY_COLUMNS = ("calls", "answered", "missed", "average_wait_s", "longest_wait_s", "average_talk_s", "longest_talk_s")
 
 
 @bp.get("/stats/<table>.csv")
 def stats_csv(table):
+    """One table of the statistics page as CSV (csv_line makes names — groups, agents — spreadsheet-safe)."""
     if table not in STAT_TABLES:
         from werkzeug.exceptions import NotFound
 
         raise NotFound()
-    args = request.args if request.args.get("range") or request.args.get("from") else {**request.args, "range": "7days"}
-    stats = _stats(service.parse_filters(args, g.user))
-    names = service.group_names()
-    rows = getattr(stats, table).items()
-    header = {"days": "day", "hours": "hour", "extensions": "extension", "groups": "group"}[table]
+    filters = service.stats_filters(request.args, g.user)
+    if table == "groups":
+        names = service.group_names()
+        figures = service.group_report(filters, g.user)
+        header = GROUP_COLUMNS
+        # (None, what is not known — a rate of nothing — is an empty cell)
+        rows = [(names.get(f.group, f"group {f.group}"), f.offered, f.answered, f.picked_up, f.abandoned, f.abandon_rate,
+                 f.redirected, f.timed_out, f.service_level, f.service_level_2, figures.service_level, f.wait_average,
+                 f.wait_longest if f.waits else None, f.talk_average) for f in figures.groups]
+    elif table == "agents":
+        header = AGENT_COLUMNS
+        rows = [(a.agent, a.answered, a.talk, a.rang_unanswered, a.paused) for a in service.group_report(filters, g.user).agents]
+    else:
+        header = ({"days": "day", "hours": "hour", "extensions": "extension"}[table], *TALLY_COLUMNS)
+        rows = [(key, t.calls, t.answered, t.missed, t.wait_average, t.wait_longest, t.talk_average, t.talk_longest)
+                for key, t in getattr(service.statistics(service.iter_calls(filters)), table).items()]
 
     def lines():
-        yield csv_line((header, "calls", "answered", "missed", "average_wait_s", "longest_wait_s", "average_talk_s", "longest_talk_s"))
-        for key, tally in rows:
-            label = names.get(key, key) if table == "groups" else key
-            yield csv_line((label, tally.calls, tally.answered, tally.missed, tally.wait_average, tally.wait_longest,
-                            tally.talk_average, tally.talk_longest))
+        yield csv_line(header)
+        for row in rows:
+            yield csv_line(row)
 
-    return Response(lines(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="calls-by-{header}.csv"'})
+    return Response(lines(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="calls-by-{header[0]}.csv"'})

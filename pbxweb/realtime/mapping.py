@@ -24,10 +24,12 @@ INSERT_ONLY_COLUMNS = {"asterisk_queue_members": ("paused",)}
 class RealtimeSettings:
     transport: str = "transport-udp"
     voicemail_context: str = "default"
+    service_level: int = 20
 
     @classmethod
     def from_config(cls, config) -> "RealtimeSettings":
-        return cls(transport=config["PBX_SIP_TRANSPORT"], voicemail_context=config["PBX_VOICEMAIL_CONTEXT"])
+        return cls(transport=config["PBX_SIP_TRANSPORT"], voicemail_context=config["PBX_VOICEMAIL_CONTEXT"],
+                   service_level=config["PBX_SERVICE_LEVEL_SECONDS"])
 
 
 def match_list(match: str) -> list[str]:
@@ -101,7 +103,7 @@ def voicemail_row(extension, settings: RealtimeSettings) -> dict:
     }
 
 
-def group_rows(group, members) -> dict[str, list[dict]]:
+def group_rows(group, members, settings: RealtimeSettings) -> dict[str, list[dict]]:
     """`members`: objects with the member's id, penalty, paused, and its extension's number, name and
     is_active (in the order they ring)."""
     if not group.is_active:
@@ -114,6 +116,9 @@ def group_rows(group, members) -> dict[str, list[dict]]:
         "musiconhold": group.musicclass,
         # An agent already on a call is not rung again, and a caller who is also a member is not rung.
         "ringinuse": "no",
+        # Asterisk's SL/SL2 (`queue show`) count calls answered (and abandoned) within this many seconds: the
+        # same threshold as the app's group report, so that the two agree.
+        "servicelevel": settings.service_level,
     }
     member_rows = [
         {

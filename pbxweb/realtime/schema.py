@@ -142,6 +142,9 @@ def _cdr_table() -> sa.Table:
         sa.Index("ix_cdr_dst", "dst"),
         sa.Index("ix_cdr_linkedid", "linkedid"),
         sa.Index("ix_cdr_uniqueid", "uniqueid"),
+        # The few legs of pick-ups from the dashboard (the agent's phone running Bridge), for the group report.
+        sa.Index("ix_cdr_pickups", "start", postgresql_where=sa.text("lastapp = 'Bridge'"),
+                 sqlite_where=sa.text("lastapp = 'Bridge'")),
     )
 
 
@@ -164,6 +167,8 @@ queue_log = sa.Table(
     *(sa.Column(f"data{n}", sa.String(100)) for n in range(1, 6)),
     sa.Index("ix_queue_log_time", "time"),
     sa.Index("ix_queue_log_callid", "callid"),
+    # The group report reads one kind of event over a period (every ABANDON of the week, the pauses).
+    sa.Index("ix_queue_log_event_time", "event", "time"),
 )
 TABLES["queue_log"] = queue_log
 

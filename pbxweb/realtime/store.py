@@ -138,7 +138,7 @@ def desired_rows(conn, settings: mapping.RealtimeSettings, owners: Iterable[Owne
             query = query.where(group_t.c.id.in_(group_ids))
         members = _members(conn, group_ids)
         for group in conn.execute(query):
-            add(mapping.group_rows(group, members.get(group.id, [])))
+            add(mapping.group_rows(group, members.get(group.id, []), settings))
     if everything or keys["did"]:
         query = _did_destination_query()
         if not everything:
