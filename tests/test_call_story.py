@@ -121,6 +121,12 @@ def test_a_member_name_is_read_among_the_phones_the_call_rang():
     assert member_number("PJSIP/2004", {}, []) == "2004"  # log_membername_as_agent off: the interface
 
 
+def test_a_member_is_known_by_the_number_its_name_starts_with_whatever_it_is_called_now():
+    names = {"Reception": {"2002", "2005"}}
+    assert member_number("2005 Reception", names, queue_legs()) == "2005"
+    assert member_number("2002 Ann Martin", {}) == "2002"
+
+
 def test_a_call_the_queue_log_does_not_know_has_no_story():
     assert story(queue_legs(), []) is None
     assert story(queue_legs(), [ev(0, "PAUSE", "extgroup_1", "Lab 2002", "lunch", callid="NONE")]) is None

@@ -43,8 +43,8 @@ def test_members_become_queue_members_with_a_unique_id(api, rows, extensions):
     members = rows("asterisk_queue_members")
     queue = f"extgroup_{group['id']}"
     assert [(m["queue_name"], m["interface"], m["membername"], m["penalty"], m["paused"]) for m in members] == [
-        (queue, "PJSIP/1001", "Ann Agent", 0, 0),
-        (queue, "PJSIP/1002", "Bob Agent", 2, 1),
+        (queue, "PJSIP/1001", "1001 Ann Agent", 0, 0),
+        (queue, "PJSIP/1002", "1002 Bob Agent", 2, 1),
     ]
     assert all(isinstance(m["uniqueid"], int) for m in members)
     assert len({m["uniqueid"] for m in members}) == 2
@@ -100,7 +100,7 @@ def test_renaming_an_extension_moves_its_queue_membership(api, rows, extensions)
     group = make_group(api)
     api.put(f"/api/groups/{group['id']}/members", json={"members": [{"number": "1001"}]})
     api.patch("/api/extensions/1001", json={"number": "2001", "name": "Ann Renamed"})
-    assert [(m["interface"], m["membername"]) for m in rows("asterisk_queue_members")] == [("PJSIP/2001", "Ann Renamed")]
+    assert [(m["interface"], m["membername"]) for m in rows("asterisk_queue_members")] == [("PJSIP/2001", "2001 Ann Renamed")]
 
 
 def test_a_deactivated_extension_leaves_its_queues(api, rows, extensions):

@@ -29,6 +29,8 @@ from functools import lru_cache
 GROUP_QUEUE = re.compile(r"extgroup_(\d+)")
 PHONE_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
 PHONE_INTERFACE = re.compile(r"(?:PJSIP/)?(\d{2,6})")
+# A member as the realtime mapping names it: its number, then its name.
+MEMBER_NAME = re.compile(r"(\d{2,6}) ")
 # What ends a caller's stay in a group, and the word for it; the events a story reads.
 NO_AGENT_EVENTS = ("EXITEMPTY", "JOINEMPTY", "JOINUNAVAIL")
 ENDINGS = {"CONNECT": "answered", "ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "abandoned",
@@ -99,11 +101,12 @@ class Story:
 
 def member_number(agent: str | None, names: dict[str, set[str]], legs=None) -> str | None:
     """The extension behind a queue log's `agent`: the member's name as the realtime mapping writes it into
-    `membername` (Asterisk logs that for CONNECT, RING…, COMPLETE…, PAUSE), or an interface. A name is read
+    `membername` (Asterisk logs that for CONNECT, RING…, COMPLETE…, PAUSE) — its number, then its name — or
+    an interface. A bare name (a member row written by hand, or before the number led it) is read
     among the phones the call's `legs` rang, when given: the member who answered is one of them, so two
     extensions of one name are told apart, and a name since given to another extension is not misread."""
     agent = (agent or "").strip()
-    if match := PHONE_INTERFACE.fullmatch(agent):
+    if match := PHONE_INTERFACE.fullmatch(agent) or MEMBER_NAME.match(agent):
         return match.group(1)
     numbers = names.get(agent)
     if numbers and legs is not None:

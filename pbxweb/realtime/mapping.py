@@ -124,7 +124,10 @@ def group_rows(group, members, settings: RealtimeSettings) -> dict[str, list[dic
         {
             "queue_name": queue_name,
             "interface": f"PJSIP/{m.number}",
-            "membername": m.name,
+            # Asterisk logs the member by this name in the queue log (CONNECT, RINGNOANSWER, PAUSE…, whatever
+            # log_membername_as_agent says): the number first tells the call log and the report which phone it
+            # was, whatever the name became since or how many share it.
+            "membername": f"{m.number} {m.name}",
             "state_interface": f"PJSIP/{m.number}",
             "penalty": m.penalty,
             "paused": 1 if m.paused else 0,
