@@ -21,11 +21,13 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from . import audit, cli, errors, service_base
+    from . import audit, cli, errors, service_base, site_time
     from .auth import access
     from .ext import csrf, db, migrate
     from .realtime import hooks
 
+    # Every page shows times in the site's zone (PBX_TIMEZONE): `local(a UTC time)` in any template.
+    app.jinja_env.globals["local"] = site_time.local
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)

@@ -558,3 +558,14 @@ def test_a_bad_yes_no_cell_is_explained_in_the_files_own_words(admin):
     page = admin.post("/extensions/import", data={"file": (io.BytesIO(b"number,name,voicemail\r\n2001,Ann,maybe\r\n"), "a.csv")},
                       content_type="multipart/form-data").get_data(as_text=True)
     assert "must be yes or no" in page
+
+
+def test_token_times_on_the_users_page_are_in_the_site_time_zone(admin, app, db):
+    from pbxweb.auth.service import create_token
+    from pbxweb.models import ApiToken
+
+    app.config["PBX_TIMEZONE"] = "Asia/Kolkata"  # UTC+5:30: no clock of the server's shows that half hour
+    create_token("alice")
+    created = db.session.scalars(sa.select(ApiToken)).one().created_at
+    shown = created.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M")
+    assert shown in admin.get("/users").get_data(as_text=True)

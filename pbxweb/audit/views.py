@@ -10,7 +10,7 @@ from ..models import AuditEntry
 from ..pages import page_or_fragment
 from ..paging import fetch_page, page_request
 from ..validation import Errors
-from ..site_time import local, site_zone
+from ..site_time import site_zone
 from . import OBJECT_TYPES, describe
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -50,4 +50,4 @@ def list_page():
                "to": request.args.get("to") or None}
     return page_or_fragment("audit/list.html", "audit/_table.html", page=page, entries=[r.AuditEntry for r in page.rows],
                             actors=actors, types=OBJECT_TYPES, filters=filters,
-                            local=local, describe=describe)
+                            describe=describe)

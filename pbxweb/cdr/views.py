@@ -18,7 +18,7 @@ def _filter_args() -> dict:
 
 
 def _context(filters, page) -> dict:
-    return {"page": page, "filters": _filter_args(), "groups": service.group_names(), "local": service.local,
+    return {"page": page, "filters": _filter_args(), "groups": service.group_names(),
             "describe": service.describe, "outcomes": service.OUTCOMES, "directions": service.DIRECTIONS,
             "cursor": request.args.get("cursor")}
 

@@ -5,7 +5,6 @@ from flask import Blueprint, g, redirect, render_template, send_file, url_for
 
 from ..live import store as live
 from ..ext import db
-from ..site_time import local
 from . import service
 
 bp = Blueprint("voicemail", __name__, url_prefix="/voicemail")
@@ -27,7 +26,7 @@ def index():
 def mailbox(number):
     extension = service.open_mailbox(g.user, number)
     return render_template("voicemail/mailbox.html", extension=extension, messages=service.messages(g.user, number),
-                           available=service.spool_available(), local=local)
+                           available=service.spool_available())
 
 
 @bp.get("/<number>/<folder>/<message>.wav")
