@@ -347,3 +347,30 @@ def test_statistics_count_a_caller_nobody_answered_as_missed(app, abandoned):
     user, _ = create_user("boss", "manager", "correct horse battery")
     html = signed_in(app, user).get("/calls/stats?range=today").get_data(as_text=True)
     assert "5 calls: 2 answered, 3 missed" in html
+
+
+def test_a_calls_legs_are_said_in_words_and_a_queue_leg_answered_only_by_the_phone_that_took_the_call():
+    from types import SimpleNamespace as Row
+
+    from pbxweb.cdr.service import Call, describe_leg, leg_talk
+
+    def queue_leg(phone, disposition="ANSWERED", billsec=30):
+        return Row(lastapp="Queue", lastdata="extgroup_3,t,,,300", dstchannel=f"PJSIP/{phone}-0000001",
+                   channel="PJSIP/provider-0000001", disposition=disposition, billsec=billsec)
+
+    groups = {3: "Support"}
+    call = Call(linkedid="1.1", legs=[], answered_by="2002")
+    assert describe_leg(queue_leg("2003"), call, groups) == "queue Support → rang 2003, no answer"
+    assert describe_leg(queue_leg("2002"), call, groups) == "queue Support → rang 2002, answered"
+    assert (leg_talk(queue_leg("2003"), call), leg_talk(queue_leg("2002"), call)) == (None, 30)
+    picked = Call(linkedid="1.2", legs=[], answered_by="2002", picked_up=True)
+    assert describe_leg(queue_leg("2002"), picked, groups).endswith("no answer")
+    bridge = Row(lastapp="Bridge", lastdata="PJSIP/provider-0000001", channel="PJSIP/2002-0000009", dstchannel="",
+                 disposition="ANSWERED", billsec=9)
+    assert describe_leg(bridge, picked, groups) == "picked up from the dashboard by 2002, answered"
+    out = Row(lastapp="Dial", lastdata="PJSIP/0555123@provider,60", channel="PJSIP/2001-1", dstchannel="PJSIP/provider-2",
+              disposition="ANSWERED", billsec=4)
+    assert describe_leg(out, Call(linkedid="1.3", legs=[]), groups) == "out through provider to 0555123, answered"
+    busy = Row(lastapp="Dial", lastdata="PJSIP/2004,25", channel="PJSIP/2001-1", dstchannel="PJSIP/2004-3",
+               disposition="BUSY", billsec=0)
+    assert describe_leg(busy, Call(linkedid="1.4", legs=[]), groups) == "rang 2004, busy"

@@ -295,11 +295,21 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     assert "outcome=abandoned" in page.url
     page.locator("tr.call .legs-toggle").first.click()
     legs = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr")
-    assert legs.count() == 2 and "PJSIP/2007" in legs.first.inner_text()
+    # In words, the channels behind them as a hint; never "Queue(extgroup_1,…)" as the text.
+    assert legs.count() == 2 and "rang 2007, no answer" in legs.first.inner_text()
+    assert "Queue(" not in legs.first.inner_text() and "PJSIP/2007" in legs.first.locator("td").nth(1).get_attribute("title")
     page.screenshot(path=str(screenshots / "calls-expanded-desktop.png"))
     page.set_viewport_size(PHONE)
     page.goto(f"{live_server}/calls?range=today")
+    # On a phone the filters fold away but for the dates and the number; a leg keeps its column names.
+    assert not page.is_visible("select[name=outcome]") and page.is_visible("input[name=number]")
+    page.locator("tr.call .legs-toggle").first.click()
+    cell = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr td").nth(1)
+    assert cell.evaluate("td => getComputedStyle(td, '::before').content") == '"What happened: "'
     page.screenshot(path=str(screenshots / "calls-phone.png"))
+    page.click("text=More filters")
+    assert page.is_visible("select[name=outcome]")
+    page.screenshot(path=str(screenshots / "calls-filters-phone.png"))
     page.set_viewport_size(DESKTOP)
     page.goto(f"{live_server}/calls/stats?range=today")
     assert "18 calls" in page.locator(".count").inner_text()

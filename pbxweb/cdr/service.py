@@ -287,6 +287,52 @@ def describe(call: Call, group_names: dict[int, str]) -> str:
     return text[0].upper() + text[1:]
 
 
+LEG_OUTCOMES = {"ANSWERED": "answered", "NO ANSWER": "no answer", "BUSY": "busy", "FAILED": "failed",
+                "CONGESTION": "failed"}
+TRUNK_DIAL = re.compile(r"PJSIP/([^@,]+)@([^,]+)")
+
+
+def describe_leg(leg, call: Call, group_names: dict[int, str]) -> str:
+    """One leg of `call` as a person says it: "queue Sales → rang 2002, no answer", "out through provider to
+    0555123, answered", "picked up from the dashboard by 2002". Channels and applications stay for the hint.
+    A queue's leg says ANSWERED from the caller's side (the dialplan answers before Queue()), so whether the
+    phone it rang took the call is the call's story's word, not the leg's."""
+    app, data = leg.lastapp or "", (leg.lastdata or "").split(",")
+    rang = EXTENSION_CHANNEL.match(leg.dstchannel or "")
+    outcome = LEG_OUTCOMES.get(leg.disposition or "", (leg.disposition or "").lower())
+    phone = rang.group(1) if rang else None
+    if app == "Queue":
+        group = stories.group_of(data[0])
+        where = f"queue {group_names.get(group, data[0]) if group is not None else data[0]}"
+        if phone is None:
+            return f"{where}, nobody rang"
+        took_it = phone == call.answered_by and not call.picked_up
+        return f"{where} → rang {phone}, " + ("answered" if took_it else "no answer")
+    if app == "Bridge":
+        taker = EXTENSION_CHANNEL.match(leg.channel or "")
+        who = f" by {taker.group(1)}" if taker else ""
+        return f"picked up from the dashboard{who}, " + ("answered" if leg.billsec else "rang, no answer")
+    if app == "Dial":
+        if out := TRUNK_DIAL.match(data[0]):
+            return f"out through {out.group(2)} to {out.group(1)}, {outcome}"
+        return f"rang {phone or data[0]}, {outcome}"
+    if app == "VoiceMail":
+        return f"voicemail of {data[0].split('@')[0]}"
+    if app == "Originate" or not app:
+        return f"call set up by the PBX, {outcome}"
+    return f"{app.lower()}, {outcome}"
+
+
+def leg_talk(leg, call: Call) -> int | None:
+    """Seconds talked on a leg; none for a queue leg whose phone did not take the call (its billsec is the
+    caller's answered channel waiting in the queue)."""
+    if leg.lastapp == "Queue":
+        rang = EXTENSION_CHANNEL.match(leg.dstchannel or "")
+        if not rang or rang.group(1) != call.answered_by or call.picked_up:
+            return None
+    return leg.billsec
+
+
 def passes(call: Call, filters: Filters) -> bool:
     if filters.direction and call.direction != filters.direction:
         return False

@@ -19,7 +19,7 @@ def _filter_args() -> dict:
 
 def _context(filters, page) -> dict:
     return {"page": page, "filters": _filter_args(), "groups": service.group_names(),
-            "describe": service.describe, "outcomes": service.OUTCOMES, "directions": service.DIRECTIONS,
+            "describe": service.describe, "describe_leg": service.describe_leg, "leg_talk": service.leg_talk, "outcomes": service.OUTCOMES, "directions": service.DIRECTIONS,
             "cursor": request.args.get("cursor")}
 
 

@@ -60,13 +60,14 @@
     else { document.execCommand("copy"); done(); }
   });
 
-  // On a phone the navigation folds behind a Menu button.
+  // On a phone the navigation folds behind a Menu button, and the call log's filters behind More filters.
   document.addEventListener("click", function (event) {
-    const toggle = event.target.closest(".menu-toggle");
+    const toggle = event.target.closest(".menu-toggle, .filters-toggle");
     if (!toggle) return;
     const open = toggle.getAttribute("aria-expanded") !== "true";
     toggle.setAttribute("aria-expanded", String(open));
-    toggle.closest("nav").classList.toggle("nav-open", open);
+    if (toggle.matches(".menu-toggle")) toggle.closest("nav").classList.toggle("nav-open", open);
+    else document.getElementById(toggle.getAttribute("aria-controls")).classList.toggle("open", open);
   });
 
   // A printable page's Print button.
