@@ -139,6 +139,8 @@ def desired_rows(conn, settings: mapping.RealtimeSettings, owners: Iterable[Owne
         members = _members(conn, group_ids)
         for group in conn.execute(query):
             add(mapping.group_rows(group, members.get(group.id, [])))
+    if everything:
+        add(mapping.marker_rows())
     if everything or keys["did"]:
         query = _did_destination_query()
         if not everything:

@@ -71,7 +71,7 @@ def test_a_caller_leaves_a_message_that_plays_in_the_browser_is_mailed_and_delet
 
 def member_row(lab, number: str) -> dict:
     with lab.engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT paused FROM asterisk_queue_members WHERE queue_name = :q "
+        row = conn.execute(sa.text("SELECT paused, reason_paused FROM asterisk_queue_members WHERE queue_name = :q "
                                    "AND interface = :i"), {"q": f"extgroup_{lab.groups['Mailbox']}",
                                                             "i": f"PJSIP/{number}"}).mappings().one()
     return dict(row)
@@ -89,8 +89,11 @@ def test_a_pause_with_a_reason_is_written_by_asterisk_into_the_member_row_and_th
     lab.must("POST", "/api/pause", {"extension": "2005", "reason": "Lunch", "group_id": lab.groups["Mailbox"]})
     wait_for(lambda: member_row(lab, "2005")["paused"] == 1, 10, "paused = 1 in 2005's member row")
     assert wait_for(lambda: pause_log(lab, log_from), 10, "a PAUSE row") == [(queue, "Lab Mailbox", "PAUSE", "Lunch")]
+    # Asterisk saw a reason_paused value (the marker row) when it loaded app_queue, so it writes the reason too.
+    assert member_row(lab, "2005")["reason_paused"] == "Lunch"
 
     lab.must("POST", "/api/pause", {"extension": "2005", "paused": False, "group_id": lab.groups["Mailbox"]})
     wait_for(lambda: member_row(lab, "2005")["paused"] == 0, 10, "paused = 0 in 2005's member row")
     time.sleep(1)
     assert pause_log(lab, log_from)[-1][2] == "UNPAUSE"
+    assert member_row(lab, "2005")["reason_paused"] == ""  # what Asterisk writes at an unpause
