@@ -347,9 +347,11 @@ class Browser:
     def get(self, path: str, headers: dict | None = None):
         return self.request("GET", path, headers=headers)
 
-    def post(self, path: str):
-        """An htmx POST from the page (no form fields)."""
-        return self.request("POST", path, b"", {"X-CSRFToken": self.csrf, "HX-Request": "true"})
+    def post(self, path: str, form: dict | None = None):
+        """An htmx POST from the page, with the form's fields."""
+        return self.request("POST", path, urllib.parse.urlencode(form or {}).encode(),
+                            {"X-CSRFToken": self.csrf, "HX-Request": "true",
+                             "Content-Type": "application/x-www-form-urlencoded"})
 
 
 # --- the lab --------------------------------------------------------------------------------------------
@@ -583,6 +585,7 @@ def lab(pg, tmp_path_factory):
                        "PBX_VOICEMAIL_FROM": "pbx@example.com"}
         # Messages another run left in the mailboxes this session makes.
         shutil.rmtree(LAB_SPOOL / "default" / "2005", ignore_errors=True)
+        lab.environment = environment
         config_dir = workdir / "asterisk-config"
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "pbx", "asterisk-config", "--out", str(config_dir),
                         "--force"], cwd=ROOT, env=environment, check=True, capture_output=True)
