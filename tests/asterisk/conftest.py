@@ -5,7 +5,8 @@ One session builds it all, on the test run's PostgreSQL:
   a database owned by a role with a password (Asterisk's ODBC logs in with it), migrated as the app does;
   the app's own Asterisk config (`pbx asterisk-config`) installed with `asterisk-lab install-config`, Asterisk
   restarted on it; the app as deployed (gunicorn with deploy/gunicorn.conf.py, the AMI listener inside);
-  extensions, groups, DIDs and a trunk created through the app's API; phones that register and then answer
+  extensions, groups, DIDs and a trunk created through the app's API (and 2005, a mailbox with no phone, whose
+  voicemail e-mails a script in the workdir catches: the rendered mailcmd); phones that register and then answer
   or only ring (sipp, each on its own port of 127.0.0.1), a fake provider answering on 127.0.0.3.
 Every call of a test runs inside `lab.call(name)`, which records what Asterisk wrote meanwhile (cdr rows,
 queue_log rows, the raw AMI stream, `queue show`) and, with PBX_CAPTURE=1, writes it into
