@@ -9,6 +9,7 @@ from .ami.client import AmiError, AmiLoginError
 from .ext import db
 from .realtime import store
 from .realtime.mapping import RealtimeSettings
+from .realtime.ring_order import reported_ring_order, ring_order_mismatches
 from .realtime.schema import SYNCED_TABLES, TABLES
 
 Check = tuple[bool, str, str]
@@ -98,10 +99,13 @@ def _ami(app, engine) -> list[Check]:
     except AmiError as exc:
         return [(False, "AMI reachable", str(exc))]
     checks = [(True, "AMI reachable", where)]
+    with engine.connect() as conn:
+        wanted = store.ring_orders(conn, RealtimeSettings.from_config(config), store.hunt_group_ids(conn))
     try:
         version = ami.action("CoreSettings").get("AsteriskVersion", "version unknown")
         checks.append((True, "AMI login", f"Asterisk {version}"))
         endpoints = ami.action("PJSIPShowEndpoints").events
+        reported = {queue: reported_ring_order(ami.action("QueueStatus", {"Queue": queue}).events) for queue in wanted}
     except AmiError as exc:
         checks.append((False, "AMI answers actions", str(exc)))
         return checks
@@ -119,7 +123,18 @@ def _ami(app, engine) -> list[Check]:
         checks.append((False, label, hint))
     else:
         checks.append((True, label, f"{len(in_db)} in the database, {len(seen)} in Asterisk"))
+    checks.append(_ring_order(wanted, reported))
     return checks
+
+
+def _ring_order(wanted: dict[str, list[str]], reported: dict) -> Check:
+    label = "hunt groups ring in the order the app shows"
+    problems = ring_order_mismatches(wanted, reported)
+    if problems:
+        shown = "; ".join(problems[:4]) + (" …" if len(problems) > 4 else "")
+        return False, label, (f"{shown}: the AMI listener puts them in order when it connects, and every change "
+                              "of a group's members does (see the AMI follow-ups above)")
+    return True, label, f"{len(wanted)} hunt group(s)"
 
 
 def run_checks(app) -> list[Check]:

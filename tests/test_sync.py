@@ -208,3 +208,27 @@ def test_prune_after_a_sync_that_kept_unowned_rows_deletes_them(runner, api, db,
     assert "ps_aors: 9999" in again.output  # the record remembers what it kept
     runner.invoke(args=["pbx", "sync", "--prune"])
     assert [r["id"] for r in rows("ps_aors")] == ["1001"]
+
+
+def marker_reason(db):
+    with db.engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT reason_paused FROM asterisk_queue_members "
+                                    "WHERE queue_name = 'mini-pbx-marker'").scalars().all()
+
+
+def test_sync_puts_back_the_marker_that_keeps_asterisk_writing_pause_reasons(populated, db, runner):
+    assert marker_reason(db) == ["marker"]  # the migrations wrote it
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM asterisk_queue_members WHERE queue_name = 'mini-pbx-marker'")
+    assert runner.invoke(args=["pbx", "sync"]).exit_code == 0
+    assert marker_reason(db) == ["marker"]
+
+
+def test_sync_leaves_the_pause_reason_asterisk_wrote_into_a_member_row(populated, db, runner, rows):
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE asterisk_queue_members SET paused = 1, reason_paused = 'Lunch' "
+                             "WHERE interface = 'PJSIP/1001'")
+    result = runner.invoke(args=["pbx", "sync"])
+    assert result.exit_code == 0
+    member = rows("asterisk_queue_members", interface="PJSIP/1001")[0]
+    assert (member["paused"], member["reason_paused"]) == (1, "Lunch")

@@ -195,6 +195,8 @@ class Listener:
             self.contacts_due.set()
         log.info("AMI listener: connected to Asterisk %s, %d extensions and %d waiting calls in the snapshot",
                  version, len(state.extensions), len(state.waiting))
+        # The snapshot's QueueStatus loaded every queue Asterisk did not hold, its members in interface order.
+        outbox.check_ring_orders(self.engine)
         outbox.kick(self.app)
 
     def _mailboxes(self) -> list[str]:

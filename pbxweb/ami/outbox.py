@@ -11,7 +11,7 @@ import threading
 import sqlalchemy as sa
 
 from ..models import AmiOutbox
-from ..realtime.followups import REBUILD_QUEUE
+from ..realtime.followups import ORDER_QUEUE, REBUILD_QUEUE
 from .actions import configured, connect
 from .client import AmiError
 
@@ -115,6 +115,8 @@ def _send(app, engine, ami, row) -> str | None:
     """Carry out one pending action; returns why it is held back, or None when it is done."""
     if row.action == REBUILD_QUEUE:
         return rebuild_queue(app, engine, ami, row.fields["Queue"])
+    if row.action == ORDER_QUEUE:
+        return order_queue(app, engine, ami, row.fields["Queue"])
     response = ami.action(row.action, row.fields)
     if response.response != "Success":
         # Delivered, and refused: retrying cannot help (an unknown cache, say).
@@ -151,4 +153,59 @@ def rebuild_queue(app, engine, ami, queue: str) -> str | None:
         with engine.begin() as conn:
             reconcile_owners(conn, settings, {Owner("group", group_id)})
     ami.action("QueueStatus", {"Queue": queue})
+    # Loaded fresh, it holds its members in the order of their interfaces: now the app's.
+    return order_queue(app, engine, ami, queue)
+
+
+def order_queue(app, engine, ami, queue: str) -> str | None:
+    """Make a hunt queue Asterisk has loaded ring its members in the app's order (realtime/ring_order.py): the
+    members out of place are taken out of the table (a lookup drops them) and put back one by one, a lookup
+    after each (Asterisk appends it), their rows whole, so the pause Asterisk wrote stays. Only while no caller
+    waits, like a rebuild: a caller would be rung by a queue short of members. Returns why it is held."""
+    from ..live.state import group_of
+    from ..realtime.mapping import RealtimeSettings
+    from ..realtime.ring_order import LINEAR, reorder_plan, reported_ring_order
+    from ..realtime.store import Owner, put_back_member, reconcile_owners, ring_orders, take_out_members
+
+    status = ami.action("QueueStatus", {"Queue": queue}).events
+    strategy, current = reported_ring_order(status)
+    if strategy != LINEAR:
+        return None  # not a hunt queue in Asterisk's memory: gone, or its rebuild (which ends here) is pending
+    group_id = group_of(queue)
+    settings = RealtimeSettings.from_config(app.config)
+    with engine.connect() as conn:
+        wanted = ring_orders(conn, settings, [group_id]).get(queue, [])
+    moving = reorder_plan(current, wanted)
+    if not moving:
+        return None
+    callers = sum(1 for event in status if event.event == "QueueEntry")
+    if callers:
+        return (f"held: {callers} caller{'s' if callers > 1 else ''} waiting in {queue}; its new ringing order "
+                "applies as soon as the queue is empty")
+    try:
+        with engine.begin() as conn:
+            rows = take_out_members(conn, queue, moving)
+        ami.action("QueueStatus", {"Queue": queue})
+        for row in rows:
+            with engine.begin() as conn:
+                put_back_member(conn, row)
+            ami.action("QueueStatus", {"Queue": queue})
+    finally:
+        # Whatever failed above, every member's row is back (a member left out would never be rung).
+        with engine.begin() as conn:
+            reconcile_owners(conn, settings, {Owner("group", group_id)})
     return None
+
+
+def check_ring_orders(engine) -> None:
+    """After Asterisk (re)loaded every queue in the order of its members' interfaces (the listener's
+    snapshot): put each hunt queue in the app's order, unless a check of it is pending already."""
+    from ..realtime.store import hunt_group_ids
+
+    with engine.begin() as conn:
+        pending = set(conn.execute(sa.select(outbox_t.c.fields["Queue"].as_string())
+                                   .where(outbox_t.c.action.in_((ORDER_QUEUE, REBUILD_QUEUE)))).scalars())
+        queues = [f"extgroup_{group_id}" for group_id in hunt_group_ids(conn)]
+        due = [{"action": ORDER_QUEUE, "fields": {"Queue": queue}} for queue in queues if queue not in pending]
+        if due:
+            conn.execute(sa.insert(outbox_t), due)

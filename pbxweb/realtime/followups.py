@@ -9,16 +9,21 @@ objects until they expire, and a loaded queue ignores a change of its strategy t
 
 from .diff import TableChanges
 
-# Not an AMI action: the outbox's name for "drop this queue from Asterisk's memory and load it again".
+# Not AMI actions: the outbox's names for "drop this queue from Asterisk's memory and load it again" and for
+# "make this hunt queue ring its members in the app's order" (ring_order.py; a rebuild ends with it too).
 REBUILD_QUEUE = "RebuildQueue"
+ORDER_QUEUE = "OrderQueueMembers"
 
 # Sorcery memory caches as sorcery.conf names them (name=<table>), for the tables that have one.
 CACHED_TABLES = ("ps_endpoints", "ps_auths", "ps_aors")
 
 
-def followup_actions(changed: dict[str, TableChanges], renamed_ids: set[str], sorcery_cache: bool) -> list[tuple[str, dict]]:
-    """`changed`: what a transaction wrote, per table; `renamed_ids`: ids that rows moved away from.
-    Returns (action, fields) pairs, without duplicates, in the order to send them."""
+def followup_actions(changed: dict[str, TableChanges], renamed_ids: set[str], sorcery_cache: bool,
+                     reordered_queues: set[str] = frozenset()) -> list[tuple[str, dict]]:
+    """`changed`: what a transaction wrote, per table; `renamed_ids`: ids that rows moved away from;
+    `reordered_queues`: hunt queues whose members were added or moved (no row says a member's place, and
+    Asterisk puts a member it finds in a loaded queue last). Returns (action, fields) pairs, without
+    duplicates, in the order to send them."""
     actions: list[tuple[str, dict]] = []
     if sorcery_cache:
         for table in CACHED_TABLES:
@@ -32,4 +37,6 @@ def followup_actions(changed: dict[str, TableChanges], renamed_ids: set[str], so
     for (name,), values in sorted(queues.updates, key=lambda update: update[0]) if queues else ():
         if values.get("strategy") == "linear":
             actions.append((REBUILD_QUEUE, {"Queue": name}))
+    rebuilt = {fields["Queue"] for action, fields in actions if action == REBUILD_QUEUE}
+    actions += [(ORDER_QUEUE, {"Queue": name}) for name in sorted(reordered_queues - rebuilt)]
     return actions

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from ..ami.outbox import KICK_AFTER_COMMIT
+from ..live.state import group_of
 from ..models import AmiOutbox, Did, Extension, ExtensionGroup, GroupMember, Trunk
 from . import store
 from .followups import followup_actions
@@ -77,6 +78,21 @@ def _affected(session: Session) -> tuple[set[Owner], list[tuple[str, str, str]]]
     return owners, renames
 
 
+def _reordered_hunt_queues(session: Session, conn, changed) -> set[str]:
+    """The hunt queues whose ringing order Asterisk may no longer have: a member added or moved, or a member
+    row written anew (an extension activated). Asterisk puts a member it finds in a loaded queue last."""
+    group_ids = {
+        obj.group_id for obj in (*session.new, *session.dirty)
+        if isinstance(obj, GroupMember) and (obj in session.new or sa.inspect(obj).attrs["position"].history.has_changes())
+    }
+    members = changed.get("asterisk_queue_members")
+    group_ids.update(group_of(row["queue_name"]) for row in (members.inserts if members else ()))
+    group_ids.discard(None)
+    if not group_ids:
+        return set()
+    return {f"extgroup_{group_id}" for group_id in store.hunt_group_ids(conn) if group_id in group_ids}
+
+
 def _after_flush(session: Session, flush_context) -> None:
     if not any(isinstance(o, SYNCED_MODELS) for o in (*session.new, *session.dirty, *session.deleted)):
         return
@@ -86,7 +102,8 @@ def _after_flush(session: Session, flush_context) -> None:
     for kind, old, new in renames:
         store.move_rows(conn, settings, kind, old, new)
     changed = store.reconcile_owners(conn, settings, owners)
-    actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"])
+    actions = followup_actions(changed, {old for _, old, _ in renames}, current_app.config["PBX_SORCERY_CACHE"],
+                               _reordered_hunt_queues(session, conn, changed))
     if actions:
         conn.execute(sa.insert(AmiOutbox.__table__), [{"action": a, "fields": f} for a, f in actions])
         session.info[KICK_AFTER_COMMIT] = True

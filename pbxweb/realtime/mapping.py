@@ -19,6 +19,19 @@ STRATEGY_TO_ASTERISK = {
 # Columns written only when the row is first inserted: Asterisk owns them afterwards.
 INSERT_ONLY_COLUMNS = {"asterisk_queue_members": ("paused",)}
 
+# app_queue writes a pause's reason into `reason_paused` only if, when the module loads (Asterisk's start), some
+# row of the member table holds a value in that column: NULL and '' read as no such column (seen on the lab,
+# Asterisk 22.10.1), and Asterisk itself writes '' into a member's row at every unpause. This row belongs to
+# no queue (no queue is named so: Asterisk never loads it as a member) and always holds a value there.
+REASON_PAUSED_MARKER = {
+    "queue_name": "mini-pbx-marker",
+    "interface": "none/reason_paused",
+    "membername": "keeps app_queue writing reason_paused",
+    "reason_paused": "marker",
+    # Member ids (every other row's uniqueid) start at 1.
+    "uniqueid": 0,
+}
+
 
 @dataclass(frozen=True)
 class RealtimeSettings:
@@ -137,6 +150,11 @@ def group_rows(group, members, settings: RealtimeSettings) -> dict[str, list[dic
         if m.is_active
     ]
     return {"asterisk_queues": [queue_row], "asterisk_queue_members": member_rows}
+
+
+def marker_rows() -> dict[str, list[dict]]:
+    """Rows that no model owns but Asterisk needs to find (REASON_PAUSED_MARKER)."""
+    return {"asterisk_queue_members": [dict(REASON_PAUSED_MARKER)]}
 
 
 def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..models import Did, Extension, ExtensionGroup, GroupMember, Trunk
 from ..validation import ASTERISK_UNSAFE, ValidationError, asterisk_safe, generate_pin
-from . import mapping
+from . import mapping, ring_order
 from .diff import TableChanges, diff_rows
 from .schema import ROW_KEYS, SYNCED_TABLES, TABLES
 
@@ -139,6 +139,8 @@ def desired_rows(conn, settings: mapping.RealtimeSettings, owners: Iterable[Owne
         members = _members(conn, group_ids)
         for group in conn.execute(query):
             add(mapping.group_rows(group, members.get(group.id, []), settings))
+    if everything:
+        add(mapping.marker_rows())
     if everything or keys["did"]:
         query = _did_destination_query()
         if not everything:
@@ -303,6 +305,32 @@ def detach_queue(conn, queue_name: str) -> None:
     (see ami/outbox.py); the group's reconcile puts the row back."""
     t = TABLES["asterisk_queues"]
     conn.execute(sa.delete(t).where(t.c.name == queue_name))
+
+
+def hunt_group_ids(conn) -> list[int]:
+    """The active groups that ring in order (Asterisk's `linear`)."""
+    query = sa.select(group_t.c.id).where(group_t.c.ring_strategy == "hunt", group_t.c.is_active).order_by(group_t.c.id)
+    return list(conn.execute(query).scalars())
+
+
+def ring_orders(conn, settings: mapping.RealtimeSettings, group_ids: Iterable[int]) -> dict[str, list[str]]:
+    """queue → its members' interfaces in the app's ringing order, for those of these groups that hunt."""
+    wanted = desired_rows(conn, settings, {Owner("group", group_id) for group_id in group_ids})
+    return ring_order.wanted_ring_orders(wanted["asterisk_queues"], wanted["asterisk_queue_members"])
+
+
+def take_out_members(conn, queue_name: str, interfaces: list[str]) -> list[dict]:
+    """Delete these members' rows of a queue and return them whole, in the order given: put back one by one
+    (`put_back_member`), Asterisk appends each to the loaded queue — with the pause it wrote into the row."""
+    t = TABLES["asterisk_queue_members"]
+    where = sa.and_(t.c.queue_name == queue_name, t.c.interface.in_(interfaces))
+    rows = {r["interface"]: dict(r) for r in conn.execute(sa.select(t).where(where)).mappings()}
+    conn.execute(sa.delete(t).where(where))
+    return [rows[i] for i in interfaces if i in rows]
+
+
+def put_back_member(conn, row: dict) -> None:
+    conn.execute(sa.insert(TABLES["asterisk_queue_members"]).values(row))
 
 
 def move_rows(conn, settings: mapping.RealtimeSettings, kind: str, old_key: str, new_key: str) -> None:

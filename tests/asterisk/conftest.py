@@ -5,7 +5,8 @@ One session builds it all, on the test run's PostgreSQL:
   a database owned by a role with a password (Asterisk's ODBC logs in with it), migrated as the app does;
   the app's own Asterisk config (`pbx asterisk-config`) installed with `asterisk-lab install-config`, Asterisk
   restarted on it; the app as deployed (gunicorn with deploy/gunicorn.conf.py, the AMI listener inside);
-  extensions, groups, DIDs and a trunk created through the app's API; phones that register and then answer
+  extensions, groups, DIDs and a trunk created through the app's API (and 2005, a mailbox with no phone, whose
+  voicemail e-mails a script in the workdir catches: the rendered mailcmd); phones that register and then answer
   or only ring (sipp, each on its own port of 127.0.0.1), a fake provider answering on 127.0.0.3.
 Every call of a test runs inside `lab.call(name)`, which records what Asterisk wrote meanwhile (cdr rows,
 queue_log rows, the raw AMI stream, `queue show`) and, with PBX_CAPTURE=1, writes it into
@@ -17,6 +18,8 @@ root). Only one lab Asterisk runs per machine: this layer stops it at the end.
 
 import csv
 import fcntl
+import html
+import http.cookiejar
 import io
 import json
 import os
@@ -29,6 +32,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +48,9 @@ LAB = Path("/opt/asterisk-lab")
 LAB_CTL = LAB / "bin" / "asterisk-lab"
 LAB_LOG = LAB / "var" / "log" / "asterisk" / "messages"
 LAB_PID = LAB / "var" / "run" / "asterisk" / "asterisk.pid"
+# The lab's voicemail spool: Asterisk writes messages there, the app (PBX_VOICEMAIL_SPOOL) lists, plays and
+# deletes them, as on a site where both run on one host.
+LAB_SPOOL = LAB / "var" / "spool" / "asterisk" / "voicemail"
 # Held for the whole session: another run of this layer waits for it instead of restarting the one lab
 # Asterisk under our calls. (A harness that does not take it can still stop our Asterisk: each call checks.)
 LAB_LOCK = LAB / "var" / "run" / "mini-pbx-lab.lock"
@@ -311,6 +318,43 @@ def as_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+# --- a browser over HTTP ------------------------------------------------------------------------------
+
+
+class Browser:
+    """A person's browser on the app under gunicorn: signs in through /login (its CSRF token and session
+    cookie), then opens pages and posts the way htmx does (with the page's X-CSRFToken)."""
+
+    def __init__(self, base: str, username: str, password: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = self.get("/login")[1].decode()
+        token = html.unescape(re.search(r'name="csrf_token" value="([^"]+)"', form).group(1))
+        status, _, _ = self.request("POST", "/login", urllib.parse.urlencode(
+            {"csrf_token": token, "username": username, "password": password}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 200, f"sign-in as {username}: {status}"
+        page = self.get("/")[1].decode()
+        self.csrf = json.loads(html.unescape(re.search(r"hx-headers='([^']+)'", page).group(1)))["X-CSRFToken"]
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        try:
+            with self.opener.open(request, timeout=15) as response:
+                return response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), error.headers
+
+    def get(self, path: str, headers: dict | None = None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, form: dict | None = None):
+        """An htmx POST from the page, with the form's fields."""
+        return self.request("POST", path, urllib.parse.urlencode(form or {}).encode(),
+                            {"X-CSRFToken": self.csrf, "HX-Request": "true",
+                             "Content-Type": "application/x-www-form-urlencoded"})
+
+
 # --- the lab --------------------------------------------------------------------------------------------
 
 
@@ -378,6 +422,22 @@ class Lab:
     def ami_recorder(self) -> AmiRecorder:
         return AmiRecorder(*self.ami_login)
 
+    def ami_action(self, name: str, **fields) -> list[dict]:
+        """One action on a short AMI session of its own: its response and the events of its answer, up to
+        the list's end (`…Complete`) when it sends one."""
+        ami = AmiRecorder(*self.ami_login)
+        try:
+            mark = len(ami.data)
+            action_id = ami.action(name, **fields)
+            def answered(data: bytes) -> bool:
+                mine = [m for m in ami_messages(data[mark:]) if m.get("ActionID") == action_id]
+                return bool(mine) and (mine[0].get("EventList") != "start"
+                                       or any(m.get("EventList") == "Complete" for m in mine))
+            ami.read_until(answered)
+            return [m for m in ami_messages(bytes(ami.data[mark:])) if m.get("ActionID") == action_id]
+        finally:
+            ami.sock.close()
+
     def sip_target(self) -> str:
         return f"{PHONE_IP}:{self.sip_port}"
 
@@ -399,6 +459,16 @@ class Lab:
         if hang_up_after is not None:
             args += ["-d", str(int(hang_up_after * 1000))]
         return self.sipp(scenario, *args, self.sip_target(), ip=OUTSIDE_IP, log=log, seconds=120)
+
+    def caller_leaves_message(self, did: str, caller: str, log: str) -> subprocess.Popen:
+        """An outside caller on a DID that speaks (sipp plays a recording) for 15 s after the answer, then
+        hangs up: a message for the voicemail that answered."""
+        return self.sipp("caller-leaves-message.xml", "-m", "1", "-s", did, "-key", "caller", caller,
+                         self.sip_target(), ip=OUTSIDE_IP, log=log, seconds=120)
+
+    def browser(self) -> Browser:
+        """An admin's browser, signed in."""
+        return Browser(self.base, *self.browser_login)
 
     def phone_call(self, number: str, dialled: str, hang_up_after: float, log: str) -> subprocess.Popen:
         """A phone dials (authenticating as itself, from a port of its own) and hangs up after the answer."""
@@ -503,10 +573,20 @@ def lab(pg, tmp_path_factory):
         # The app's own Asterisk config, installed into the lab; Asterisk restarted on it.
         lab.sip_port, ami_port = free_sip_port(), free_port()
         ami_user, ami_secret = "minipbx", secrets.token_hex(16)
+        # Voicemail's e-mails go to a script that keeps each one in the workdir (mail-<pid>.eml) instead of
+        # out through a mail server.
+        lab.mailcmd = workdir / "capture-mail"
+        lab.mailcmd.write_text(f"#!/bin/sh\ncat > {workdir}/mail-$$.eml\n")
+        lab.mailcmd.chmod(0o755)
         environment = {**os.environ, "DATABASE_URL": lab.database_url, "SECRET_KEY": secrets.token_hex(32),
                        "AMI_HOST": PHONE_IP, "AMI_PORT": str(ami_port), "AMI_USERNAME": ami_user,
                        "AMI_SECRET": ami_secret, "PBX_SIP_BIND": PHONE_IP, "PBX_SIP_PORT": str(lab.sip_port),
-                       "PBX_SECURE_COOKIES": "off", "PBX_TIMEZONE": "UTC"}
+                       "PBX_SECURE_COOKIES": "off", "PBX_TIMEZONE": "UTC",
+                       "PBX_VOICEMAIL_SPOOL": str(LAB_SPOOL), "PBX_VOICEMAIL_MAILCMD": str(lab.mailcmd),
+                       "PBX_VOICEMAIL_FROM": "pbx@example.com"}
+        # Messages another run left in the mailboxes this session makes.
+        shutil.rmtree(LAB_SPOOL / "default" / "2005", ignore_errors=True)
+        lab.environment = environment
         config_dir = workdir / "asterisk-config"
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "pbx", "asterisk-config", "--out", str(config_dir),
                         "--force"], cwd=ROOT, env=environment, check=True, capture_output=True)
@@ -560,11 +640,23 @@ def lab(pg, tmp_path_factory):
             lab.dids[group] = did
         lab.provider_port = free_port(socket.SOCK_DGRAM, PROVIDER_IP)
         lab.must("POST", "/api/trunks", {"name": "provider", "host": PROVIDER_IP, "port": lab.provider_port})
+        # A mailbox with no phone: 2005, voicemail on with an e-mail address, a DID straight to it, a group of
+        # its own (to be paused in) and the pause reason "Lunch".
+        lab.must("POST", "/api/extensions", {"number": "2005", "name": "Lab Mailbox", "voicemail": True,
+                                             "email": "lab-mailbox@example.com"})
+        lab.must("POST", "/api/dids", {"number": "5550100", "destination_type": "extension", "destination": "2005"})
+        lab.dids["2005"] = "5550100"
+        group = lab.must("POST", "/api/groups", {"name": "Mailbox", "ring_strategy": "ringall"})
+        lab.groups["Mailbox"] = group["id"]
+        lab.must("PUT", f"/api/groups/{group['id']}/members", {"members": [{"number": "2005"}]})
+        lab.must("POST", "/api/pause-reasons", {"name": "Lunch"})
         with app.app_context():
             from pbxweb.auth.service import create_token, create_user
 
             create_user("lab-2002", "manager", None, "2002")
             lab.tokens["2002"] = create_token("lab-2002")
+            lab.browser_login = ("lab-browser", f"correct horse {secrets.token_hex(8)}")
+            create_user(lab.browser_login[0], "admin", lab.browser_login[1])
 
         # The phones: 2002 answers, 2003 and 2004 only ring; 2001 only calls out. The provider answers.
         lab.start_phone("2002", lab.passwords["2002"], answers=True)

@@ -26,7 +26,7 @@ def test_a_registering_trunk_is_reported_registered_by_pjsip_show_registrations_
     assert detail["ServerUri"].startswith("sip:127.0.0.3:")
 
 
-def test_a_pause_reason_reaches_the_event_and_the_queue_log_but_not_a_member_row_without_one(lab):
+def test_a_pause_reason_reaches_the_event_the_queue_log_and_the_member_row(lab):
     queue = f"extgroup_{lab.groups['Support']}"
     before = lab.last_id("queue_log")
     ami = lab.ami_recorder()
@@ -49,6 +49,6 @@ def test_a_pause_reason_reaches_the_event_and_the_queue_log_but_not_a_member_row
     assert [(m["Paused"], m["PausedReason"]) for m in pause] == [("1", "Lunch"), ("0", "")]
     assert [(r["queuename"], r["event"], r["data1"]) for r in rows] == [(queue, "PAUSE", "Lunch"),
                                                                         (queue, "UNPAUSE", "")]
-    # Asterisk writes `paused` back into the realtime member row, but `reason_paused` only if it saw that column
-    # when it loaded the members — and a NULL column is not seen (the app leaves it NULL).
-    assert member.paused == 1 and member.reason_paused is None
+    # Asterisk writes `paused` back into the realtime member row, and `reason_paused` too: it saw a value in that
+    # column when app_queue loaded (the marker row, mapping.REASON_PAUSED_MARKER).
+    assert member.paused == 1 and member.reason_paused == "Lunch"
