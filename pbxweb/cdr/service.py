@@ -657,6 +657,14 @@ def stories_of(linkedids: list[str], names: dict[str, set[str]]) -> dict[str, st
     return told
 
 
+def calls_of(linkedids: list[str], names: dict[str, set[str]]) -> list[Call]:
+    """These calls whole, as the call log tells them (legs and queue log rows in two indexed queries)."""
+    legs = _legs_of(linkedids)
+    events = _queue_events_of(list(legs))
+    return [build_call(linkedid, call_legs, events=events.get(linkedid, ()), names=names)
+            for linkedid, call_legs in legs.items()]
+
+
 # --- `pbx cdr-test` -------------------------------------------------------------------------------------
 
 TEST_MARK = "mini-pbx cdr-test"
