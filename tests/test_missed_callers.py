@@ -128,7 +128,7 @@ def test_a_caller_missed_in_two_groups_is_a_row_in_each_newest_first():
 
 def test_a_withheld_number_is_listed_but_cannot_be_dialled():
     (row,) = missed_callers([missed("1.1", 0, number="anonymous")])
-    assert not row.dialable
+    assert not row.dialable and row.shown_number == "Withheld number"
 
 
 def test_done_clears_the_tries_it_saw_but_not_a_newer_one():
@@ -330,6 +330,7 @@ def test_the_panel_lists_the_callers_and_keeps_a_hostile_name_as_text(app, db, t
     html = signed_in_as(app, db, "jane", "manager", "1001").get("/missed").get_data(as_text=True)
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert html.count('class="callback') == 1 and "Call back 0612345678" in html and html.count(">Done<") == 2
+    assert "Withheld number" in html and "anonymous" not in html
     assert "every 20s" in html and "(2)" in html
 
 

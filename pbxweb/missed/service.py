@@ -35,6 +35,8 @@ MISSED_EVENTS = tuple(event for event, word in stories.ENDINGS.items() if word !
 # What the dialplan dials after the outside-line prefix (`_0X.`: digits only). Anything else (anonymous,
 # a withheld or international `+` number) is listed but gets no call-back button.
 DIALABLE = re.compile(r"[0-9]{3,20}")
+# A caller id that is a number at all: "anonymous", "unknown" or nothing is a withheld number.
+PHONE_NUMBER = re.compile(r"\+?[0-9*#]{1,32}")
 CALLER_NAME = re.compile(r'^\s*"?(.*?)"?\s*<[^<>]*>\s*$')
 DIAL_TO_TRUNK = re.compile(r"PJSIP/([^@,]+)@")
 TRUNK_OR_OUTSIDE = re.compile(r"PJSIP/(?!\d{2,6}-)")
@@ -79,6 +81,15 @@ class MissedCaller:
     @property
     def dialable(self) -> bool:
         return DIALABLE.fullmatch(self.number) is not None
+
+    @property
+    def shown_number(self) -> str:
+        return shown_number(self.number)
+
+
+def shown_number(number: str) -> str:
+    """The caller's number as people read it: a withheld one says so."""
+    return number if PHONE_NUMBER.fullmatch(number or "") else "Withheld number"
 
 
 def caller_name(clid: str) -> str:
@@ -267,7 +278,7 @@ def call_back(linkedid: str, user) -> tuple[MissedCaller, actions.Sent]:
     mark back."""
     row = find(linkedid, user)
     if not row.dialable:
-        raise v.ValidationError({"number": f"{row.number or 'a withheld number'} cannot be dialled from here"})
+        raise v.ValidationError({"number": f"{row.shown_number} cannot be dialled from here"})
     if user.extension is None or not user.extension.is_active:
         raise v.ValidationError({"_": "you have no extension of your own to call from: ask an admin to link one to your user"})
     mark = _claim(row, user)

@@ -66,4 +66,4 @@ def done(linkedid):
         mark = service.mark_done(linkedid, g.user)
     except v.ServiceError as error:
         return _refused(error)
-    return _panel(group, f"{mark.number or 'The withheld caller'} marked done.")
+    return _panel(group, f"{service.shown_number(mark.number)} marked done.")
