@@ -76,6 +76,14 @@ def test_an_answered_call_back_clears_the_caller():
     assert rows([missed("1.1", 0), dialled_out("1.2", 600)]) == []
 
 
+def test_a_call_back_whose_dial_out_is_not_its_first_leg_clears_the_caller_too():
+    """A click-to-call: the user's phone rings first (a leg of its own), then the dialplan dials out."""
+    ringing_own_phone = _leg("1.2", 600, src="1001", dst="00612345678", channel="PJSIP/1001-00000020", dstchannel="",
+                             lastapp="AppDial", lastdata="(Outgoing Line)", duration=3, billsec=3)
+    call = build_call("1.2", [ringing_own_phone] + dialled_out("1.2", 601).legs)
+    assert rows([missed("1.1", 0), call]) == []
+
+
 def test_a_call_back_nobody_answered_leaves_the_caller_listed():
     assert rows([missed("1.1", 0), dialled_out("1.2", 600, answered=False)]) == [(1, "0612345678", 1)]
 
@@ -295,6 +303,11 @@ def test_done_clears_the_row_and_keeps_who_and_when(client, missed_calls, db):
     mark = db.session.scalars(sa.select(MissedCallMark)).one()
     assert (mark.kind, mark.user.username, mark.until) == ("done", "agent1001", NOW + timedelta(seconds=-600))
     assert mark.at is not None
+
+
+def test_done_on_an_older_try_leaves_a_newer_one_listed(api, missed_calls):
+    assert api.post("/api/missed-calls/300.1/done").status_code == 200
+    assert ("0612345678", missed_calls["sales"], 1) in listed(api.get("/api/missed-calls"))
 
 
 def test_a_caller_who_tries_again_after_done_is_back(api, missed_calls, db):

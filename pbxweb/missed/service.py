@@ -42,7 +42,6 @@ DIAL_TO_TRUNK = re.compile(r"PJSIP/([^@,]+)@")
 TRUNK_OR_OUTSIDE = re.compile(r"PJSIP/(?!\d{2,6}-)")
 # Another person's call-back holds the row this long: two people do not ring one customer at once.
 CALLBACK_HOLD = timedelta(minutes=2)
-MARK_KINDS = ("callback", "done")
 
 
 # --- the rules (pure) --------------------------------------------------------------------------------------
@@ -70,6 +69,7 @@ class MissedCaller:
     last_call: str  # the newest try's linkedid: the row's id
     outcome: str  # of the newest try
     calls: list[str] = field(default_factory=list)  # every try's linkedid, newest first
+    started: dict[str, datetime] = field(default_factory=dict)  # when each try started, by linkedid
     wait_total: int = 0  # seconds waited over every try
     wait_longest: int = 0
     calling_back: Mark | None = None
@@ -110,13 +110,14 @@ def reached_number(call) -> str | None:
     outbound call (from a phone, or click-to-call) that the other side answered."""
     if call.direction == "inbound":
         answered = call.final_outcome == "answered" and (call.source == "queue_log" or call.answered_by is not None)
-        return call.src or None if answered else None
-    if call.direction == "outbound":
-        for leg in call.legs:
-            dialled = DIAL_TO_TRUNK.match(leg.lastdata or "")
-            if (dialled and leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0
-                    and TRUNK_OR_OUTSIDE.match(leg.dstchannel or "")):
-                return dialled.group(1)
+        return (call.src or None) if answered else None
+    # From a phone: any leg of the call that dialled out through a trunk and was answered there, not only the
+    # first (a click-to-call's Originate may leave a leg of its own before the Dial).
+    for leg in call.legs:
+        dialled = DIAL_TO_TRUNK.match(leg.lastdata or "")
+        if (dialled and leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0
+                and TRUNK_OR_OUTSIDE.match(leg.dstchannel or "")):
+            return dialled.group(1)
     return None
 
 
@@ -152,6 +153,7 @@ def missed_callers(calls, marks=()) -> list[MissedCaller]:
         row.last, row.last_call, row.outcome = call.started, call.linkedid, call.final_outcome
         row.name = caller_name(call.clid) or row.name
         row.calls.insert(0, call.linkedid)
+        row.started[call.linkedid] = call.started
         row.wait_total += call.wait or 0
         row.wait_longest = max(row.wait_longest, call.wait or 0)
     for key, row in rows.items():
@@ -294,9 +296,11 @@ def call_back(linkedid: str, user) -> tuple[MissedCaller, actions.Sent]:
 
 
 def mark_done(linkedid: str, user) -> Mark:
-    """Clear the row by hand: every try up to the newest one is done, by this user, now (kept)."""
+    """Clear the row by hand, by this user, now (kept): the try named and those before it — a try that came in
+    after the person looked stays listed."""
     row = find(linkedid, user)
-    mark = MissedCallMark(group_id=row.group, number=row.number, kind="done", user_id=user.id, at=utcnow(), until=row.last)
+    until = row.started[linkedid]
+    mark = MissedCallMark(group_id=row.group, number=row.number, kind="done", user_id=user.id, at=utcnow(), until=until)
     db.session.add(mark)
     db.session.commit()
     return Mark(row.group, row.number, "done", user.username, mark.at, mark.until)
