@@ -347,6 +347,15 @@ def test_the_panel_lists_the_callers_and_keeps_a_hostile_name_as_text(app, db, t
     assert "every 20s" in html and "(2)" in html
 
 
+def test_the_panel_shows_the_newest_fifty_and_counts_the_rest(app, db, two_groups):
+    with db.engine.begin() as conn:
+        for index in range(52):
+            write_missed(conn, f"304.{index}", two_groups["sales"], at_s=-1000 + index, number=f"06100000{index:02d}")
+    html = signed_in_as(app, db, "jane", "manager").get("/missed").get_data(as_text=True)
+    assert html.count('<li class="missed') == 50 and "(52)" in html and "and 2 more" in html
+    assert "0610000051" in html and "0610000000" not in html
+
+
 def test_the_panel_shows_no_call_back_button_to_someone_without_a_phone(app, db, missed_calls):
     html = signed_in_as(app, db, "jane", "manager").get("/missed").get_data(as_text=True)
     assert 'class="callback' not in html and ">Done<" in html

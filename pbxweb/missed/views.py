@@ -29,9 +29,14 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{seconds // 86400} d ago"
 
 
+# The panel shows the newest this many; the rest are counted (the API lists them all).
+PANEL_ROWS = 50
+
+
 def _panel(group: int | None, notice: str | None = None):
     rows = service.for_user(g.user, group)
-    return render_template("dashboard/_missed.html", missed=rows, group_names=service.group_names(), group_filter=group,
+    return render_template("dashboard/_missed.html", missed=rows[:PANEL_ROWS], total=len(rows),
+                           group_names=service.group_names(), group_filter=group,
                            days=current_app.config["PBX_MISSED_CALL_DAYS"], local=local, ago=ago,
                            now=datetime.now(timezone.utc).replace(tzinfo=None), outcome_words=OUTCOME_WORDS,
                            notice=notice)
