@@ -263,6 +263,18 @@ def test_a_second_person_calling_back_the_same_caller_is_told_who_already_is(cli
     assert len(ami.actions("Originate")) == 1 and marks(db) == [("callback", "0612345678", "agent1001")]
 
 
+def test_after_the_hold_someone_else_may_call_back_and_the_row_shows_them(client, missed_calls, ami, db):
+    from pbxweb.models import MissedCallMark
+
+    assert as_agent(client, "1001").post("/api/missed-calls/300.2/callback").status_code == 202
+    db.session.execute(sa.update(MissedCallMark).values(at=MissedCallMark.at - timedelta(minutes=3)))
+    db.session.commit()
+    second = as_agent(client, "1002")
+    assert second.post("/api/missed-calls/300.2/callback").status_code == 202
+    (row,) = [r for r in second.get("/api/missed-calls").get_json()["missed_calls"] if r["number"] == "0612345678"]
+    assert row["calling_back"]["by"] == "agent1002" and len(ami.actions("Originate")) == 2
+
+
 def test_call_backs_share_click_to_calls_rate_limit(client, missed_calls, ami):
     agent = as_agent(client, "1001")
     assert [agent.post("/api/calls", json={"number": "1002"}).status_code for _ in range(6)] == [202] * 6
@@ -271,7 +283,9 @@ def test_call_backs_share_click_to_calls_rate_limit(client, missed_calls, ami):
 
 
 def test_a_call_back_that_sent_nothing_leaves_no_mark(client, missed_calls, app, db):
-    app.config.update(AMI_HOST="127.0.0.1", AMI_PORT=1, AMI_USERNAME="x", AMI_SECRET="y")  # nobody listens
+    from .pgcluster import free_port
+
+    app.config.update(AMI_HOST="127.0.0.1", AMI_PORT=free_port(), AMI_USERNAME="x", AMI_SECRET="y")  # nobody listens
     response = as_agent(client, "1001").post("/api/missed-calls/300.2/callback")
     assert response.status_code == 503 and marks(db) == []
 

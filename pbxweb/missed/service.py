@@ -49,7 +49,7 @@ CALLBACK_HOLD = timedelta(minutes=2)
 
 @dataclass(frozen=True)
 class Mark:
-    """Someone acting on a missed caller: calling back, or done. `until`: the newest missed call they saw."""
+    """Someone acting on a missed caller: calling back, or done. `until`: the start of the newest try it covers."""
 
     group: int
     number: str
@@ -223,7 +223,8 @@ def for_user(user, group: int | None = None) -> list[MissedCaller]:
     seen = {c.linkedid for c in missed}
     later = calls_service.calls_of([i for i in _later_linkedids(numbers, since) if i not in seen], names)
     rows = missed_callers(missed + later, _marks(groups, since))
-    # A caller redirected out of a group it saw ended in another; a deleted group's callers have nobody to call.
+    # A caller redirected out of a group this user sees may have ended in one it does not (the row is that
+    # group's); a deleted group's callers have nobody to call them back.
     existing = set(group_names())
     return [row for row in rows if row.group in existing and (groups is None or row.group in groups)]
 
