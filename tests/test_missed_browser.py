@@ -38,7 +38,8 @@ def test_the_missed_callers_panel_calls_back_shows_who_and_clears_by_hand(server
     assert "Your phone (1002) is ringing" in notice.inner_text()
     assert ami_server.actions("Originate")[-1]["Exten"] == "00499887766"
     assert "alice is calling back" in admin.locator("#missed-callers li.missed", has_text="0499887766").inner_text()
-    admin.screenshot(path=str(screenshots / "missed-callers-calling-back-desktop.png"), full_page=True)
+    admin.evaluate("document.getElementById('missed-callers').scrollIntoView()")
+    admin.screenshot(path=str(screenshots / "missed-callers-calling-back-desktop.png"))
 
     agent, _ = person(server, "carl")  # Support's agent: its group's caller only, and who calls them back
     agent.wait_for_selector("#missed-callers .missed-list", timeout=5000)
