@@ -64,9 +64,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .voicemail.views import bp as voicemail_pages
     from .pauses.api import bp as pauses_api
     from .pauses.views import bp as pause_reasons_pages
+    from .missed.api import bp as missed_api
+    from .missed.views import bp as missed_pages
 
     for blueprint in (auth_bp, live_api, extensions_api, groups_api, dids_bp, trunks_bp, extensions_pages, groups_pages,
                       dids_pages, trunks_pages, users_pages, audit_pages, cdr_api, calls_pages, dashboard,
-                      live_socket.bp, voicemail_pages, pauses_api, pause_reasons_pages):
+                      live_socket.bp, voicemail_pages, pauses_api, pause_reasons_pages, missed_api, missed_pages):
         app.register_blueprint(blueprint)
     return app

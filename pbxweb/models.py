@@ -208,6 +208,25 @@ class PickupClaim(db.Model):
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+class MissedCallMark(db.Model):
+    """Someone acting on a missed caller of a group (missed/service.py): calling them back, or marking them done
+    by hand. Kept, with who and when; `until` is the start of the newest missed call the person saw (UTC, as the
+    cdr table has it), so a caller who tries again after it is listed again."""
+
+    __tablename__ = "pbx_missed_call_marks"
+    __table_args__ = (sa.Index("ix_pbx_missed_call_marks_group_until", "group_id", "until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_groups.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(sa.String(80))
+    kind: Mapped[str] = mapped_column(sa.String(10))  # "callback" or "done"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("pbx_users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    until: Mapped[datetime] = mapped_column(sa.DateTime())
+
+    user: Mapped[User] = relationship()
+
+
 class RateEvent(db.Model):
     """One use of something rate-limited (a click-to-call), per key, in the database so that every worker
     counts the same."""

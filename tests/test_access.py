@@ -32,6 +32,8 @@ EXPECTED = {
     **dict.fromkeys(["pause_reasons.list_page", "pause_reasons.create", "pause_reasons.delete"], ADMIN_ONLY),
     **dict.fromkeys(["voicemail.index", "voicemail.mailbox", "voicemail.audio", "voicemail.delete"], EVERYONE),
     "dashboard.call": EVERYONE,
+    **dict.fromkeys(["missed.panel", "missed.call_back", "missed.done", "missed_api.list_missed", "missed_api.call_back",
+                     "missed_api.done"], EVERYONE),
     **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
                      "cdr_api.list_calls", "cdr_api.call_stats"], (EVERY, frozenset())),
     **dict.fromkeys([f"{area}.{view}" for area in ("dids", "trunks") for view in

@@ -20,6 +20,7 @@ are filtered by `visible_groups()` — the pages, their fragments and the API al
 | voicemail messages               | every box   | own     | own  | own                |
 | pause in groups                  | anyone      | anyone  | self | self               |
 | pause reasons                    | edit        | view    | view | view               |
+| missed callers: call back, done  | all groups  | all     | all  | own groups         |
 """
 
 from dataclasses import dataclass
@@ -85,6 +86,9 @@ RULES: dict[str, Rule] = {
     "pauses_api": Rule(read=ALL, write=frozenset({"admin"})),
     "pauses_api.pause": EVERY_ROLE,
     "pause_reasons": ADMIN_ONLY,
+    # Missed callers to call back: everyone, an agent those of its own groups (missed/service.py filters).
+    "missed": EVERY_ROLE,
+    "missed_api": EVERY_ROLE,
 }
 # Open to anyone: signing in, and the stylesheets and scripts of the sign-in page.
 PUBLIC = frozenset({"auth.login", "static"})
