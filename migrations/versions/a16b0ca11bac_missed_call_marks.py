@@ -1,7 +1,7 @@
 """Missed callers: who is calling one back, and who marked one done (kept, with when).
 
 Revision ID: a16b0ca11bac
-Revises: e14a0c0e7001
+Revises: a17b2c3d4e50
 Create Date: 2026-12-01 03:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'a16b0ca11bac'
-down_revision = 'e14a0c0e7001'
+down_revision = 'a17b2c3d4e50'
 branch_labels = None
 depends_on = None
 
