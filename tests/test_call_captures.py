@@ -55,7 +55,7 @@ def test_answered_is_the_member_whose_phone_answered_after_the_wait_asterisk_log
 
 
 def test_a_caller_who_hung_up_unanswered_is_abandoned(lab):
-    assert told(story(lab, "abandoned")) == {"outcome": "abandoned", "answered_by": None, "wait": 5, "talk": None,
+    assert told(story(lab, "abandoned")) == {"outcome": "abandoned", "answered_by": None, "wait": 6, "talk": None,
                                              "groups": [2], "position": 1, "source": "queue_log"}
 
 
@@ -101,7 +101,7 @@ def test_the_call_log_page_says_it_in_words(app, lab):
         return re.sub(r"\s+", " ", page.split(f'id="call-{linkedid}"')[1].split("</tr>")[0])
 
     assert "Answered by 2002 after 2 s" in row("answered")
-    assert "Hung up after 5 s waiting (position 1)" in row("abandoned")
+    assert "Hung up after 6 s waiting (position 1)" in row("abandoned")
     assert "Timed out after 5 s" in row("timeout")
     assert "Picked up from the dashboard by 2002 after 4 s" in row("pickup")
     assert "Redirected → Back office, hung up after 9 s waiting (position 1)" in row("redirect")
@@ -136,7 +136,7 @@ def test_the_group_report_counts_what_happened_to_each_caller(lab):
         "Back office": {"offered": 1, "answered": 0, "picked_up": 0, "abandoned": 1, "redirected": 0, "timed_out": 0},
     }
     support = next(g for g in report["groups"] if g["name"] == "Support")
-    assert (support["wait_longest"], support["wait_average"]) == (5, 4)  # 5 hung up, 4 picked up, 2 redirected
+    assert (support["wait_longest"], support["wait_average"]) == (6, 4)  # 6 hung up, 4 picked up, 2 redirected
     assert support["talk_average"] == 9  # the pick-up's
     agents = {a["agent"]: a for a in report["agents"]}
     assert (agents["2002"]["answered"], agents["2002"]["talk"]) == (2, 6 + 9)  # a queue answer and a pick-up

@@ -80,8 +80,8 @@ def test_an_outside_caller_on_a_did_is_answered_by_a_ringing_member(lab):
     callid = leg["uniqueid"]
     sales = queue(lab, "Sales")
     # The queue log names the member by its membername: the extension's name as the app writes it.
-    assert caller_events(record, callid) == [(sales, "NONE", "ENTERQUEUE"), (sales, "Lab 2002", "CONNECT"),
-                                             (sales, "Lab 2002", "COMPLETECALLER")]
+    assert caller_events(record, callid) == [(sales, "NONE", "ENTERQUEUE"), (sales, "2002 Lab 2002", "CONNECT"),
+                                             (sales, "2002 Lab 2002", "COMPLETECALLER")]
     enter = event(record, callid, "ENTERQUEUE")
     assert enter["data2"] == "0612340001"
     # Asterisk runs in Europe/Amsterdam: the queue log (queue_log_realtime_use_gmt) and the CDR (usegmtime)
@@ -161,7 +161,7 @@ def test_a_caller_picked_up_from_the_dashboard_is_answered_by_the_one_who_picked
     # ABANDON (the ringing member's RINGCANCELED before it) under the uniqueid of the channel left behind in
     # Queue(), which no CDR or AMI event names — and never a CONNECT.
     rest = [r for r in record.queue_log if r["callid"] not in (callid, "REALTIME")]
-    assert [(r["queuename"], r["agent"], r["event"]) for r in rest] == [(support, "Lab 2003", "RINGCANCELED"),
+    assert [(r["queuename"], r["agent"], r["event"]) for r in rest] == [(support, "2003 Lab 2003", "RINGCANCELED"),
                                                                          (support, "NONE", "ABANDON")]
     assert len({r["callid"] for r in rest}) == 1 and not record.events("QueueCallerLeave", "QueueCallerAbandon")
     bridge = [r for r in record.cdr if r["channel"].startswith("PJSIP/2002-")]

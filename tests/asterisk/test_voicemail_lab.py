@@ -88,7 +88,7 @@ def test_a_pause_with_a_reason_is_written_by_asterisk_into_the_member_row_and_th
     log_from = lab.last_id("queue_log")
     lab.must("POST", "/api/pause", {"extension": "2005", "reason": "Lunch", "group_id": lab.groups["Mailbox"]})
     wait_for(lambda: member_row(lab, "2005")["paused"] == 1, 10, "paused = 1 in 2005's member row")
-    assert wait_for(lambda: pause_log(lab, log_from), 10, "a PAUSE row") == [(queue, "Lab Mailbox", "PAUSE", "Lunch")]
+    assert wait_for(lambda: pause_log(lab, log_from), 10, "a PAUSE row") == [(queue, "2005 Lab Mailbox", "PAUSE", "Lunch")]
     # Asterisk saw a reason_paused value (the marker row) when it loaded app_queue, so it writes the reason too.
     assert member_row(lab, "2005")["reason_paused"] == "Lunch"
 
