@@ -24,6 +24,8 @@ class Hub:
     def __init__(self, maxsize: int = 256):
         self.maxsize = maxsize
         self.subscribers: set[Queue] = set()
+        # How many messages were published so far: something rendered when it read n misses none after n.
+        self.published = 0
 
     def subscribe(self) -> Queue:
         queue = Queue(maxsize=self.maxsize)
@@ -34,6 +36,7 @@ class Hub:
         self.subscribers.discard(queue)
 
     def publish(self, message: dict) -> None:
+        self.published += 1
         for queue in list(self.subscribers):
             try:
                 queue.put_nowait(message)

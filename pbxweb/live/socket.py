@@ -5,7 +5,8 @@ own, else it is refused before the upgrade. Each connection subscribes to this p
 bounded queue, drained by this one greenlet, the only one that writes to the socket: a slow browser falls
 behind alone (its queue overflows into "send everything again"), never slowing the others. On every
 (re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
-receives is rendered for its user, with the same role rules as the API.
+receives is rendered for its user, with the same role rules as the API, and for the page of the presence grid
+its dashboard shows (the socket's query string is the page's: group, search, cursor).
 """
 
 import socket as socketlib
@@ -18,6 +19,7 @@ from gevent.queue import Empty
 
 from ..ext import db
 from ..models import User
+from ..validation import ServiceError
 from .hub import hub
 
 bp = Blueprint("live", __name__)
@@ -57,10 +59,16 @@ def socket(ws):
     user = g.user
     user_id, version = user.id, user.session_version
     recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
-    queue = hub.subscribe()
     try:
-        ws.send(panels.all_panels(user))
-        viewer = panels.viewer(user)
+        view = panels.presence_view(request.args)  # the dashboard's view: which page of the grid it shows
+    except ServiceError:
+        return
+    queue = hub.subscribe()
+    subscribed_at = hub.published
+    try:
+        first, shown = panels.first_frame(user, view, subscribed_at)
+        ws.send(first)
+        viewer = panels.viewer(user, view)
         db.session.remove()
         checked = time.monotonic()
         while True:
@@ -82,7 +90,7 @@ def socket(ws):
             if fragment is None:
                 fragment = rendered[viewer] = AsyncResult()
                 try:
-                    fragment.set(panels.changes(user, message))
+                    fragment.set(panels.changes(user, message, view, shown))
                 except Exception as exc:  # noqa: BLE001 — the waiting connections must not hang on it
                     fragment.set_exception(exc)
                     raise

@@ -8,6 +8,7 @@ from flask import Blueprint, g, render_template, request
 
 from .. import validation as v
 from ..ext import db
+from ..pages import is_fragment, page_or_fragment
 from ..models import ExtensionGroup
 from . import panels, service
 
@@ -16,12 +17,10 @@ bp = Blueprint("dashboard", __name__)
 
 @bp.get("/")
 def index():
-    group_filter = None
-    if request.args.get("group"):
-        errors = v.Errors()
-        group_filter = v.integer(errors, "group", request.args["group"], minimum=1, maximum=2**31 - 1)
-        errors.raise_if_any()
-    return render_template("dashboard/index.html", **panels.context(g.user, group_filter))
+    view = panels.presence_view(request.args)
+    # An htmx request is a search, a group or a page of the presence grid: that panel alone.
+    context = panels.presence_context if is_fragment() else panels.context
+    return page_or_fragment("dashboard/index.html", "dashboard/_presence_view.html", **context(g.user, view))
 
 
 def _answer(message: str, status: int = 200):

@@ -111,6 +111,7 @@
   setInterval(tick, 1000);
   document.addEventListener("htmx:wsAfterMessage", function () { tick(); hideOwnCall(); });
   document.addEventListener("DOMContentLoaded", function () { tick(); hideOwnCall(); });
+  document.addEventListener("htmx:afterSwap", hideOwnCall);  // another page of the presence grid
 
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
