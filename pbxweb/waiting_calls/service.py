@@ -155,6 +155,9 @@ CALLS_PER_MINUTE = 6
 def rate_limit(key: str, limit: int, window: timedelta) -> None:
     """A 429 past `limit` uses of `key` in `window`; otherwise the use is counted (in the database, so every
     worker counts the same)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Uses of one key count one at a time: two at once, each on its own worker, would both see room for one.
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"rate:{key}"})
     now = utcnow()
     db.session.execute(sa.delete(RateEvent).where(RateEvent.at < now - window))
     used = db.session.scalar(sa.select(sa.func.count()).where(RateEvent.key == key, RateEvent.at >= now - window))
