@@ -59,11 +59,26 @@ def announcing(engine):
         yield conn, messages.append
         if conn.dialect.name == "postgresql":
             for message in messages:
-                conn.exec_driver_sql("SELECT pg_notify(%(channel)s, %(payload)s)",
-                                     {"channel": CHANNEL, "payload": json.dumps(message)})
+                for payload in _payloads(message):
+                    conn.exec_driver_sql("SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload})
     if engine.dialect.name != "postgresql":
         for message in messages:
             hub.publish(message)
+
+
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (a thousand extensions or so).
+NOTIFY_LIMIT = 7900
+
+
+def _payloads(message: dict) -> list[str]:
+    """The message as NOTIFY payloads: one, or for a burst of changed extensions too long for one (Asterisk
+    restarted, every phone registers again) its extensions over several, the rest of it with the first."""
+    payload = json.dumps(message)
+    numbers = message.get("extensions") or []
+    if len(payload) < NOTIFY_LIMIT or len(numbers) < 2:
+        return [payload]
+    half = len(numbers) // 2
+    return _payloads({**message, "extensions": numbers[:half]}) + _payloads({"extensions": numbers[half:]})
 
 
 def listen_forever(engine, stop=None) -> None:

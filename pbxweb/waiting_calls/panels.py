@@ -210,7 +210,8 @@ def viewer(user, view: PresenceView) -> tuple:
     Connections with the same viewer share one rendering."""
     groups = store.visible_group_ids(db.session, user)
     own = user.extension_id if user.role == "agent" else None
-    return (user.role, None if groups is None else frozenset(groups), user.extension_id is not None, own, view)
+    # `user.extension`, not its id: the cards ask for it when the socket no longer holds a session.
+    return (user.role, None if groups is None else frozenset(groups), user.extension is not None, own, view)
 
 
 # The panels a socket replaces, each by its id. The page's layout around them is not pushed: the ws
