@@ -150,7 +150,7 @@ class Server:
         if workers:
             command += ["--workers", str(workers)]
         self.process = subprocess.Popen([*command, "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                                        stderr=open("/tmp/h15-gunicorn.log", "a"))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -169,6 +169,26 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+def database_cpu() -> float:
+    """CPU seconds of the PostgreSQL cluster: its postmaster, the backends it waited for, those alive now."""
+    with db.engine.connect() as conn:
+        backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+        try:
+            total += cpu_seconds(int(child))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def listener_connected(deadline: float = 30) -> None:
@@ -473,14 +493,14 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
                 client["cards"].clear()
         print(f"\n== {name}: load average {load_average()} at the start", flush=True)
         profiles = start_profiles(args.py_spy, pids, args.seconds, args.profile, f"w{workers}") if args.profile else []
-        cpu_before = server.cpu()
+        cpu_before, database_before, own_before = server.cpu(), database_cpu(), own_cpu()
         events: dict = {}
         sender = threading.Thread(target=lambda: events.update(send_events(ami, args.rate, args.seconds, args.extensions, watched)))
         sender.start()
         results, elapsed = drive(server.port, mix, args.clients, args.seconds)
         sender.join()
         time.sleep(1)
-        cpu = server.cpu() - cpu_before
+        cpu, database, own = server.cpu() - cpu_before, database_cpu() - database_before, own_cpu() - own_before
         load_after = load_average()
         for process in profiles:
             process.wait(timeout=60)
@@ -514,7 +534,8 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     print(f"{requests:,} requests in {elapsed:.1f} s: {rate:.1f} requests/s (target >= {RATE_TARGET}); errors {errors} "
           f"(target 0); worst p95 of a page or fragment {worst_page[0]:.0f} ms, {worst_page[1]} (target < {PAGE_TARGET_MS}); "
           f"/calls/stats p95 {stats_p95:.0f} ms (target < {STATS_TARGET_MS})")
-    print(f"workers' CPU {cpu:.1f} s in {elapsed:.0f} s ({cpu / elapsed:.0%} of one core); load average {load_after} at the end")
+    print(f"CPU in {elapsed:.0f} s: workers {cpu:.1f} s ({cpu / elapsed:.0%} of one core), PostgreSQL {database:.1f} s, "
+          f"this bench's clients and AMI server {own:.1f} s; load average {load_after} at the end")
     print(f"push while loaded, {args.dashboards} dashboards, {args.rate:g} device events/s: AMI send → card received "
           f"p50 {quantile(latencies, 0.5):.1f} ms, p99 {quantile(latencies, 0.99):.1f} ms (target < {PUSH_TARGET_MS}); "
           f"{len(latencies):,} cards, {missing} missing")

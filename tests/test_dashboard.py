@@ -154,3 +154,19 @@ def test_a_reconnecting_dashboard_shares_a_first_frame_begun_after_it_subscribed
         assert panels.first_frame(user, view, subscribed_at) is first
         hub.hub.publish({"extensions": ["2000"]})  # a change the earlier frame may not show
         assert panels.first_frame(user, view, hub.hub.published) is not first
+
+
+def test_the_statistics_page_reads_the_calls_at_most_once_in_half_a_minute(app, db, office, monkeypatch):
+    from pbxweb.cdr import kept
+
+    read = []
+    monkeypatch.setattr(kept.service, "statistics", lambda found: read.append(1) or kept.service.Statistics())
+    monkeypatch.setattr(kept, "kept", kept.KeptStatistics())
+    monkeypatch.setattr("pbxweb.cdr.views.kept", kept.kept)
+    browser = signed_in(app, "alice", "admin")
+    assert browser.get("/calls/stats?range=7days").status_code == 200
+    assert browser.get("/calls/stats?range=7days").status_code == 200
+    assert len(read) == 1
+    kept.kept.max_age = 0  # half a minute later
+    browser.get("/calls/stats?range=7days")
+    assert len(read) == 2

@@ -6,8 +6,7 @@ The presence grid stays small whatever the site's size: one page of the extensio
 one the viewer may see, narrowed by a search), with counts by state over the whole group at the top. A push
 carries the cards of that page that changed, and the counts when they moved."""
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -15,6 +14,7 @@ from gevent.event import AsyncResult
 
 from .. import validation as v
 from ..cdr import service as calls
+from ..cdr.kept import kept as kept_statistics
 from ..ext import db
 from ..live import hub, store
 from ..models import Extension, ExtensionGroup, GroupMember
@@ -140,38 +140,9 @@ def waiting(user) -> list[dict]:
     return sorted(calls_waiting, key=lambda c: c["joined_at"])
 
 
-# Today's figures, per process: reading every call of the day is the dashboard's dearest part. A push for a
-# new call record reads them again (once per message); otherwise they are kept up to a minute, and while one
-# request reads them anew the others are answered with the figures kept.
-TODAY_MAX_AGE = 60.0
-
-
-@dataclass
-class _TodayCache:
-    figures: dict = field(default_factory=dict)  # (day, own extension or None) → (read at, Statistics)
-    reading: set = field(default_factory=set)
-
-    def get(self, user, fresh: bool) -> calls.Statistics:
-        filters = calls.parse_filters({"range": "today"}, user)
-        key = (filters.start, filters.own_extension)
-        kept = self.figures.get(key)
-        if kept is not None and not fresh and (time.monotonic() - kept[0] < TODAY_MAX_AGE or key in self.reading):
-            return kept[1]
-        self.reading.add(key)
-        try:
-            statistics = calls.statistics(calls.iter_calls(filters))
-        finally:
-            self.reading.discard(key)
-        self.figures = {k: f for k, f in self.figures.items() if k[0] == filters.start}  # yesterday's go
-        self.figures[key] = (time.monotonic(), statistics)
-        return statistics
-
-
-_today = _TodayCache()
-
-
 def today(user, fresh: bool = False) -> calls.Statistics:
-    return _today.get(user, fresh)
+    """Today's figures (an agent: its own calls), kept a little per process (cdr/kept.py); `fresh`: read now."""
+    return kept_statistics.get(calls.parse_filters({"range": "today"}, user), fresh)
 
 
 def _active_groups() -> list:
