@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from pbxweb import create_app
+from pbxweb.cdr.kept import kept as kept_statistics
 from pbxweb.ext import db as _db
 from pbxweb.realtime.schema import TABLES
 
@@ -110,6 +111,7 @@ def app(_app):
     _app.config.clear()
     _app.config.update(saved)
     _truncate_all(_app)
+    kept_statistics.figures.clear()  # the figures a test read describe its calls, not the next test's
 
 
 @pytest.fixture
