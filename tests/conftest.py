@@ -111,7 +111,17 @@ def app(_app):
     _app.config.clear()
     _app.config.update(saved)
     _truncate_all(_app)
-    kept_statistics.figures.clear()  # the figures a test read describe its calls, not the next test's
+    forget_kept_figures()
+
+
+def forget_kept_figures() -> None:
+    """What a process keeps for a while (statistics, counts by state, first frames) described the last test's
+    data, not the next one's."""
+    from pbxweb.waiting_calls import panels
+
+    kept_statistics.figures.clear()
+    for kept in (panels._kept_counts, panels._pushed_counts, panels._first_frames):
+        kept.clear()
 
 
 @pytest.fixture
