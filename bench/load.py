@@ -191,12 +191,13 @@ def own_cpu() -> float:
     return times.user + times.system
 
 
-def listener_connected(deadline: float = 30) -> None:
+def listener_connected(server: "Server", deadline: float = 30) -> None:
+    """Until one of this server's workers runs the listener, connected (it names itself host:pid)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         with db.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT connected, heartbeat_at FROM pbx_ami_status")).first()
-        if row and row.connected and (datetime.now(timezone.utc) - row.heartbeat_at).total_seconds() < 10:
+            row = conn.execute(sa.text("SELECT connected, listener FROM pbx_ami_status")).first()
+        if row and row.connected and row.listener and int(row.listener.rsplit(":", 1)[1]) in server.workers():
             return
         time.sleep(0.2)
     raise AssertionError("the listener did not connect")
@@ -475,7 +476,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     name = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "the default workers"
     server = Server(url, ami, workers)
     try:
-        listener_connected()
+        listener_connected(server)
         register_phones(ami, args.extensions)
         pids = server.workers()
         name += f" ({len(pids)})" if not workers else ""

@@ -18,7 +18,7 @@ from ..cdr import service as calls
 from ..cdr.kept import kept as kept_statistics
 from ..ext import db
 from ..live import hub, store
-from ..models import Extension, ExtensionGroup, GroupMember
+from ..models import Extension, ExtensionGroup, GroupMember, as_utc
 from ..paging import Page, PageRequest, contains, fetch_page, page_request
 
 # Cards on one page of the grid: more than a 1080p screen shows, and about 50 KB of HTML.
@@ -69,28 +69,36 @@ def _in_scope(query, scope: set[int] | None):
     return query
 
 
-def _with_status(rows) -> list[dict]:
-    statuses = store.statuses_of(db.session, [r.number for r in rows])
-    return [{"number": r.number, "name": r.name, "status": statuses.get(r.number)} for r in rows]
+def _cards(scope: set[int] | None):
+    """The extensions in scope with what Asterisk last said of them, in one query."""
+    status = store.status_t
+    columns = (Extension.number, Extension.name, status.c.registration, status.c.device_state, status.c.calls, status.c.updated_at)
+    return _in_scope(sa.select(*columns).select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number)), scope)
+
+
+def _card(row) -> dict:
+    """A card's values: the extension, and its status as store.statuses_of gives it (None: Asterisk said nothing)."""
+    status = None if row.registration is None else {
+        "registration": row.registration, "device_state": row.device_state, "calls": row.calls,
+        "updated_at": as_utc(row.updated_at)}
+    return {"number": row.number, "name": row.name, "status": status}
 
 
 def presence_page(user, view: PresenceView) -> Page:
     """One page of the extensions in view, by number, each with what Asterisk last said of it."""
-    scope = _scope(store.visible_group_ids(db.session, user), view.group)
-    query = _in_scope(sa.select(Extension.number, Extension.name), scope)
+    query = _cards(_scope(store.visible_group_ids(db.session, user), view.group))
     if view.q:
         query = query.where(sa.or_(contains(Extension.number, view.q), contains(Extension.name, view.q)))
     page = fetch_page(db.session, query, (Extension.number,), PageRequest(PAGE_SIZE, list(view.after) or None, view.q,
                                                                           list(view.before) or None))
-    page.rows = _with_status(page.rows)
+    page.rows = [_card(row) for row in page.rows]
     return page
 
 
 def presence(user, numbers, view: PresenceView) -> list[dict]:
     """Those of `numbers` (on the viewer's page) that are still in view, with their status."""
-    scope = _scope(store.visible_group_ids(db.session, user), view.group)
-    query = _in_scope(sa.select(Extension.number, Extension.name), scope).where(Extension.number.in_(sorted(numbers)))
-    return _with_status(db.session.execute(query.order_by(Extension.number)).all())
+    query = _cards(_scope(store.visible_group_ids(db.session, user), view.group)).where(Extension.number.in_(sorted(numbers)))
+    return [_card(row) for row in db.session.execute(query.order_by(Extension.number))]
 
 
 def _counts(scope: set[int] | None) -> dict[str, int]:
@@ -247,13 +255,20 @@ def first_frame(user, view: PresenceView, subscribed_at: int) -> tuple[str, froz
     return frame.get()
 
 
+def _ami_status(message: dict) -> dict:
+    """Whether Asterisk is reachable, read once per message in this process (every viewer is handed the same)."""
+    if "_ami_status" not in message:
+        message["_ami_status"] = store.ami_status(db.session)
+    return message["_ami_status"]
+
+
 def changes(user, message: dict, view: PresenceView, shown: frozenset) -> str:
     """The fragments a live change needs, for this user and the page it looks at (`shown`: the numbers on
     it); empty when it sees none of it."""
     if message.get("replace"):
         return all_panels(user, view)[0]
     parts = []
-    ami = store.ami_status(db.session) if "ami" in message or message.get("waiting") or shown.intersection(
+    ami = _ami_status(message) if "ami" in message or message.get("waiting") or shown.intersection(
         message.get("extensions") or ()) else None
     if "ami" in message:
         parts.append(render_template("dashboard/_banner.html", ami=ami, oob=True))
