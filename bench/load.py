@@ -472,6 +472,19 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def admins_dashboard_alone(port: int, cookie: str, times: int = 40) -> tuple[int, list[float]]:
+    """The admin's GET / asked one at a time, nothing else running: its size and its times (the server's own)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    sizes, latencies = [], []
+    for _ in range(times):
+        started = time.perf_counter()
+        conn.request("GET", "/", headers={"Cookie": cookie})
+        sizes.append(len(conn.getresponse().read()))
+        latencies.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return max(sizes), latencies
+
+
 def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     name = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "the default workers"
     server = Server(url, ami, workers)
@@ -484,6 +497,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
         with urllib.request.urlopen(urllib.request.Request(f"{server.base}/calls", headers={"Cookie": cookies["admin"]})) as page:
             found = re.search(r'[?&]cursor=([A-Za-z0-9_-]+)', page.read().decode())
         mix = Mix(cookies, site["token"], args.extensions, args.groups, found.group(1) if found else None)
+        alone = admins_dashboard_alone(server.port, cookies["admin"])
         host = f"127.0.0.1:{server.port}"
         watched = [str(FIRST_NUMBER + i) for i in range(min(40, math.ceil(args.extensions / args.groups)))]
 
@@ -520,6 +534,9 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
 
     requests = sum(len(v) for v in results.values())
     errors = sum(1 for v in results.values() for _, status in v if status >= 400 or status == 0)
+    size, times = alone
+    print(f"the admin's GET / alone: {size / 1000:.0f} KB (target < 300), p50 {quantile(times, 0.5):.1f} ms, "
+          f"p95 {quantile(times, 0.95):.1f} ms (target < 100)")
     print(f"{'route':<44} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
     worst_page = (0.0, "")
     for label in sorted(results):
