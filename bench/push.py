@@ -54,20 +54,21 @@ class Browsers(threading.Thread):
     """N websocket clients on one selector loop (threads per client would measure this process, not the
     server): records when each extension card arrived at each client."""
 
-    def __init__(self, host: str, cookie: str, count: int):
+    def __init__(self, host: str, cookie: str, count: int, target: str = "/live/ws", paced: bool = True):
         super().__init__(daemon=True)
         self.selector = selectors.DefaultSelector()
         self.clients = []
         for index in range(count):
-            if index and index % 100 == 0:
-                time.sleep(0.5)  # browsers arrive over seconds, not in one instant
+            if paced and index and index % 100 == 0:
+                time.sleep(0.5)  # browsers arrive over seconds, not in one instant (a reconnect storm: paced=False)
             address, port = host.split(":")
             sock = socket.create_connection((address, int(port)))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = WSConnection(ConnectionType.CLIENT)
-            sock.sendall(connection.send(Request(host="127.0.0.1", target="/live/ws",
+            sock.sendall(connection.send(Request(host="127.0.0.1", target=target,
                                                  extra_headers=[("Origin", "http://127.0.0.1"), ("Cookie", cookie)])))
-            client = {"sock": sock, "ws": connection, "cards": [], "messages": 0, "open": False, "text": []}
+            client = {"sock": sock, "ws": connection, "cards": [], "messages": 0, "open": False, "text": [],
+                      "asked_at": time.perf_counter(), "first_at": None}
             self.clients.append(client)
             sock.setblocking(False)
             self.selector.register(sock, selectors.EVENT_READ, client)
@@ -94,6 +95,7 @@ class Browsers(threading.Thread):
                     text = "".join(client["text"])
                     client["text"] = []
                     client["messages"] += 1
+                    client["first_at"] = client["first_at"] or at
                     for number in CARD.findall(text.encode()):
                         client["cards"].append((at, number.decode()))
             elif isinstance(event, Ping):

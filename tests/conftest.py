@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from pbxweb import create_app
+from pbxweb.cdr.kept import kept as kept_statistics
 from pbxweb.ext import db as _db
 from pbxweb.realtime.mapping import REASON_PAUSED_MARKER, marker_rows
 from pbxweb.realtime.schema import TABLES
@@ -119,6 +120,17 @@ def app(_app):
     _app.config.clear()
     _app.config.update(saved)
     _truncate_all(_app)
+    forget_kept_figures()
+
+
+def forget_kept_figures() -> None:
+    """What a process keeps for a while (statistics, counts by state, first frames) described the last test's
+    data, not the next one's."""
+    from pbxweb.waiting_calls import panels
+
+    kept_statistics.figures.clear()
+    for kept in (panels._kept_counts, panels._pushed_counts, panels._first_frames):
+        kept.clear()
 
 
 @pytest.fixture

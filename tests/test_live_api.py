@@ -126,6 +126,26 @@ def test_a_committed_change_reaches_every_process_through_notify_and_a_rollback_
         listening.join(timeout=3)
 
 
+def test_a_burst_of_changes_too_long_for_one_notify_arrives_whole(db):
+    stop = gevent.event.Event()
+    listening = gevent.spawn(hub.listen_forever, db.engine, stop)
+    queue = hub.hub.subscribe()
+    numbers = [str(100000 + i) for i in range(5000)]  # about 50 KB of JSON; PostgreSQL takes under 8 KB
+    try:
+        gevent.sleep(0.3)
+        with hub.announcing(db.engine) as (conn, announce):
+            announce({"extensions": numbers, "waiting": ["1.1"], "cdr": 1})
+        received = [queue.get(timeout=3)]
+        while sum(len(m["extensions"]) for m in received) < len(numbers):
+            received.append(queue.get(timeout=3))
+        assert [n for m in received for n in m["extensions"]] == numbers
+        assert [m.get("waiting") for m in received if "waiting" in m] == [["1.1"]]
+    finally:
+        hub.hub.unsubscribe(queue)
+        stop.set()
+        listening.join(timeout=3)
+
+
 def test_the_listen_connection_never_returns_to_the_pool_in_autocommit(db):
     """LISTEN needs autocommit; a pooled connection left in it would run a request's writes without a
     transaction, and its row locks would not hold."""

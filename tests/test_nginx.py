@@ -20,15 +20,17 @@ from .test_deploy import ROOT, die_with_us
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def site_for_test(upstream_port: int, port: int, cert: Path, key: Path) -> str:
-    """The shipped site with only what a test must change: ports, certificate, the static folder."""
+def site_for_test(upstream_ports: list[int], port: int, cert: Path, key: Path) -> str:
+    """The shipped site with only what a test must change: ports (the upstream's servers), certificate, the
+    static folder."""
     text = (ROOT / "deploy" / "nginx-mini-pbx.conf").read_text()
+    servers = "".join(f"    server 127.0.0.1:{upstream};\n" for upstream in upstream_ports)
+    text = re.sub(r"(upstream mini_pbx \{\n)(?:    #? ?server .*\n)+", lambda m: m.group(1) + servers, text)
     text = re.sub(r"server \{\n    listen 80;.*?\n\}\n", "", text, flags=re.S)  # the port-80 redirect
     text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
     text = text.replace("http2 on;", "")  # nginx 1.22 takes http2 on the listen line; not needed here
     text = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", text)
     text = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", text)
-    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
     return text.replace("/opt/mini-pbx/static/", f"{ROOT / 'static'}/")
 
 
@@ -49,9 +51,9 @@ def nginx(tmp_path, request):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
 
-    def start(upstream: str) -> str:
+    def start(*upstreams: str) -> str:
         port = free_port()
-        (tmp_path / "site.conf").write_text(site_for_test(int(upstream.rsplit(":", 1)[1]), port, cert, key))
+        (tmp_path / "site.conf").write_text(site_for_test([int(u.rsplit(":", 1)[1]) for u in upstreams], port, cert, key))
         (tmp_path / "nginx.conf").write_text(f"""
 daemon off;
 worker_processes 1;

@@ -74,5 +74,5 @@ def test_new_messages_reach_the_card_from_the_snapshot_and_then_from_events(api,
         from flask import g
 
         g.user = admin
-        html = panels.changes(admin, {"extensions": ["1001"]})
+        html = panels.changes(admin, {"extensions": ["1001"]}, panels.presence_view({}), frozenset({"1001"}))
     assert 'aria-label="3 new voicemail messages"' in html

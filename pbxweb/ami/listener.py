@@ -31,6 +31,7 @@ LOCK_KEY = 0x7062782D616D69
 SNAPSHOT_ACTIONS = ("DeviceStateList", "PJSIPShowContacts", "QueueStatus", "CoreShowChannels")
 # NOTIFYed by a trigger on ps_contacts (migration 5c1d7e2f9a30) with the endpoint whose contacts Asterisk wrote.
 CONTACTS_CHANNEL = "pbx_contacts"
+COUNTS_INTERVAL = 1.0
 
 
 class Listener:
@@ -54,6 +55,7 @@ class Listener:
         # Endpoints whose ps_contacts rows changed and are still to be read.
         self.contact_endpoints: set[str] = set()
         self.contacts_due = Event()
+        self.counts_due = Event()
         self.client: AmiClient | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         from ..ext import db
@@ -112,6 +114,7 @@ class Listener:
             gevent.spawn(self.client.run),
             gevent.spawn(self._flush_forever),
             gevent.spawn(self._heartbeat_forever, lock_conn),
+            gevent.spawn(self._counts_forever),
         ]
         if self.engine.dialect.name == "postgresql":
             workers += [
@@ -242,9 +245,21 @@ class Listener:
             dirty.update(self.dirty)
             self.dirty = dirty
             raise
+        if dirty.extensions:
+            self.counts_due.set()
         if any(uniqueid not in self.state.waiting for uniqueid in dirty.waiting):
             # A caller left: a queue rebuild held until its queue is empty may go now.
             outbox.kick(self.app)
+
+    def _counts_forever(self) -> None:
+        """Dashboards' counts by state move with nearly every event; they are told to count again at most once
+        per COUNTS_INTERVAL (each process then counts once per group in view, not once per event)."""
+        while True:
+            self.counts_due.wait()
+            self.counts_due.clear()
+            with hub.announcing(self.engine) as (conn, announce):
+                announce({"counts": True})
+            gevent.sleep(COUNTS_INTERVAL)
 
     def _on_contacts_written(self, endpoints: list[str]) -> None:
         self.contact_endpoints.update(endpoints)

@@ -24,6 +24,8 @@ class Hub:
     def __init__(self, maxsize: int = 256):
         self.maxsize = maxsize
         self.subscribers: set[Queue] = set()
+        # How many messages were published so far: something rendered when it read n misses none after n.
+        self.published = 0
 
     def subscribe(self) -> Queue:
         queue = Queue(maxsize=self.maxsize)
@@ -34,6 +36,7 @@ class Hub:
         self.subscribers.discard(queue)
 
     def publish(self, message: dict) -> None:
+        self.published += 1
         for queue in list(self.subscribers):
             try:
                 queue.put_nowait(message)
@@ -56,11 +59,26 @@ def announcing(engine):
         yield conn, messages.append
         if conn.dialect.name == "postgresql":
             for message in messages:
-                conn.exec_driver_sql("SELECT pg_notify(%(channel)s, %(payload)s)",
-                                     {"channel": CHANNEL, "payload": json.dumps(message)})
+                for payload in _payloads(message):
+                    conn.exec_driver_sql("SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload})
     if engine.dialect.name != "postgresql":
         for message in messages:
             hub.publish(message)
+
+
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (a thousand extensions or so).
+NOTIFY_LIMIT = 7900
+
+
+def _payloads(message: dict) -> list[str]:
+    """The message as NOTIFY payloads: one, or for a burst of changed extensions too long for one (Asterisk
+    restarted, every phone registers again) its extensions over several, the rest of it with the first."""
+    payload = json.dumps(message)
+    numbers = message.get("extensions") or []
+    if len(payload) < NOTIFY_LIMIT or len(numbers) < 2:
+        return [payload]
+    half = len(numbers) // 2
+    return _payloads({**message, "extensions": numbers[:half]}) + _payloads({"extensions": numbers[half:]})
 
 
 def listen_forever(engine, stop=None) -> None:

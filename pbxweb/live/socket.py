@@ -5,8 +5,9 @@ own, else it is refused before the upgrade. Each connection subscribes to this p
 bounded queue, drained by this one greenlet, the only one that writes to the socket: a slow browser falls
 behind alone (its queue overflows into "send everything again"), never slowing the others. On every
 (re)connect it first sends every panel, so nothing the browser shows stays stale. What each connection
-receives is rendered for its user, with the same role rules as the API. Every RECHECK_SECONDS it checks that
-its session still lives and that what its user may see has not changed, and closes if either did.
+receives is rendered for its user, with the same role rules as the API, and for the page of the presence grid
+its dashboard shows (the socket's query string is the page's: group, search, cursor). Every RECHECK_SECONDS it
+checks that its session still lives and that what its user may see has not changed, and closes if either did.
 """
 
 import socket as socketlib
@@ -18,6 +19,7 @@ from gevent.event import AsyncResult
 from gevent.queue import Empty
 
 from ..ext import db
+from ..validation import ServiceError
 from .hub import hub
 
 bp = Blueprint("live", __name__)
@@ -40,14 +42,14 @@ def refuse_other_origins():
         abort(403)
 
 
-def _sight_now(session_key: str) -> tuple | None:
+def _sight_now(session_key: str, view) -> tuple | None:
     """What this session's user may see now (panels.viewer: role, groups, own phone); None once the session
     has ended (logout, reset, deactivation, idle). An open dashboard counts as use of its session."""
     from ..auth import sessions
     from ..waiting_calls import panels
 
     user = sessions.user_of(session_key)
-    sight = None if user is None else panels.viewer(user)
+    sight = None if user is None else panels.viewer(user, view)
     db.session.remove()  # a socket lives for hours: hold no connection while it waits
     return sight
 
@@ -62,11 +64,17 @@ def socket(ws):
     user = g.user
     session_key = session["key"]
     recheck = current_app.config.get("LIVE_RECHECK_SECONDS", RECHECK_SECONDS)
+    try:
+        view = panels.presence_view(request.args)  # the dashboard's view: which page of the grid it shows
+    except ServiceError:
+        return
     queue = hub.subscribe()
+    subscribed_at = hub.published
     try:
         # Taken before the panels are rendered: a change in between shows up at the first re-check.
-        viewer = panels.viewer(user)
-        ws.send(panels.all_panels(user))
+        viewer = panels.viewer(user, view)
+        first, shown = panels.first_frame(user, view, subscribed_at)
+        ws.send(first)
         db.session.remove()
         checked = time.monotonic()
         while True:
@@ -77,7 +85,7 @@ def socket(ws):
             if time.monotonic() - checked >= recheck:
                 # Changed (a role, the groups, having a phone) or ended: close. The browser reconnects
                 # and is sent every panel as it may now see them, or is refused.
-                if _sight_now(session_key) != viewer:
+                if _sight_now(session_key, view) != viewer:
                     return
                 checked = time.monotonic()
             if message is None:
@@ -90,7 +98,7 @@ def socket(ws):
             if fragment is None:
                 fragment = rendered[viewer] = AsyncResult()
                 try:
-                    fragment.set(panels.changes(user, message))
+                    fragment.set(panels.changes(user, message, view, shown))
                 except Exception as exc:  # noqa: BLE001 — the waiting connections must not hang on it
                     fragment.set_exception(exc)
                     raise

@@ -183,16 +183,25 @@ def extension_statuses(session, group_ids: set[int] | None, page: PageRequest) -
     return result, found.total, found.next_cursor
 
 
+# What a row, a card or the API shows of an extension's state.
+STATUS_COLUMNS = (status_t.c.registration, status_t.c.device_state, status_t.c.calls, status_t.c.updated_at,
+                  status_t.c.queues, status_t.c.voicemail_new)
+
+
+def status_of(row) -> dict | None:
+    """A row read with STATUS_COLUMNS as the pages show it; None when Asterisk said nothing of it."""
+    if row.registration is None:
+        return None
+    return {"registration": row.registration, "device_state": row.device_state, "calls": row.calls,
+            "updated_at": as_utc(row.updated_at), "pause": pause_of(row.queues or {}), "voicemail_new": row.voicemail_new}
+
+
 def statuses_of(session, numbers: list[str]) -> dict[str, dict]:
     """What Asterisk last said of these extensions (those it said nothing of are absent): for a page's rows."""
     if not numbers:
         return {}
-    rows = session.execute(sa.select(status_t.c.number, status_t.c.registration, status_t.c.device_state,
-                                     status_t.c.calls, status_t.c.updated_at, status_t.c.queues,
-                                     status_t.c.voicemail_new).where(status_t.c.number.in_(numbers)))
-    return {r.number: {"registration": r.registration, "device_state": r.device_state, "calls": r.calls,
-                       "updated_at": as_utc(r.updated_at), "pause": pause_of(r.queues or {}),
-                       "voicemail_new": r.voicemail_new} for r in rows}
+    rows = session.execute(sa.select(status_t.c.number, *STATUS_COLUMNS).where(status_t.c.number.in_(numbers)))
+    return {r.number: status_of(r) for r in rows}
 
 
 def pause_of(queues: dict) -> dict | None:

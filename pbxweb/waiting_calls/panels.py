@@ -1,31 +1,164 @@
 """The dashboard's panels, rendered from one set of partials for the first page load and for every push over
 the live socket (each as an out-of-band fragment replacing its element by id). What a user sees is filtered
-by the same rules as the API: an agent, its own groups and their members only."""
+by the same rules as the API: an agent, its own groups and their members only.
+
+The presence grid stays small whatever the site's size: one page of the extensions in view (a group, or every
+one the viewer may see, narrowed by a search), with counts by state over the whole group at the top. A push
+carries the cards of that page that changed, and the counts when they moved."""
+
+import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from gevent.event import AsyncResult
 
+from .. import validation as v
 from ..cdr import service as calls
+from ..cdr.kept import kept as kept_statistics
 from ..ext import db
-from ..live import store
+from ..live import hub, store
 from ..models import Extension, ExtensionGroup, GroupMember
+from ..paging import Page, PageRequest, contains, fetch_page, page_request
+
+# Cards on one page of the grid: more than a 1080p screen shows, and about 50 KB of HTML.
+PAGE_SIZE = 100
+STATES = ("idle", "in_call", "ringing", "paused", "offline")
 
 
-def _visible_extensions(groups: set[int] | None, group_filter: int | None = None) -> list[dict]:
-    query = sa.select(Extension.number, Extension.name).where(Extension.is_active).order_by(Extension.number)
-    wanted = groups if group_filter is None else ({group_filter} if groups is None or group_filter in groups else set())
-    if wanted is not None:
-        query = query.where(Extension.id.in_(sa.select(GroupMember.extension_id).where(GroupMember.group_id.in_(wanted))))
-    return [{"number": r.number, "name": r.name} for r in db.session.execute(query)]
+@dataclass(frozen=True)
+class PresenceView:
+    """Which extensions a dashboard shows: a group (None: every one the viewer may see), a search, a page."""
+
+    group: int | None = None
+    q: str | None = None
+    after: tuple = ()
+    before: tuple = ()
+
+    def args(self) -> dict:
+        """The query string that shows this view again (the page's links, the socket's URL)."""
+        from ..paging import encode_cursor
+
+        args = {"group": self.group, "q": self.q, "cursor": self.after and encode_cursor(list(self.after)),
+                "before": self.before and encode_cursor(list(self.before))}
+        return {k: value for k, value in args.items() if value}
 
 
-def presence(user, numbers: list[str] | None = None, group_filter: int | None = None) -> list[dict]:
-    """Extensions with what Asterisk last said of them (all visible ones, or those `numbers`)."""
-    extensions = _visible_extensions(store.visible_group_ids(db.session, user), group_filter)
-    if numbers is not None:
-        extensions = [e for e in extensions if e["number"] in set(numbers)]
-    statuses = store.statuses_of(db.session, [e["number"] for e in extensions])
-    return [{**e, "status": statuses.get(e["number"])} for e in extensions]
+def presence_view(args) -> PresenceView:
+    """The view a request's query string asks for; a 400 names a bad value."""
+    errors = v.Errors()
+    group = None
+    if args.get("group"):
+        group = v.integer(errors, "group", args["group"], minimum=1, maximum=2**31 - 1)
+    errors.raise_if_any()
+    page = page_request({k: args[k] for k in ("q", "cursor", "before") if args.get(k)})
+    return PresenceView(group, page.q, tuple(page.after or ()), tuple(page.before or ()))
+
+
+def _scope(groups: set[int] | None, group_filter: int | None) -> set[int] | None:
+    """The groups whose members are in view (None: every extension)."""
+    if group_filter is None:
+        return groups
+    return {group_filter} if groups is None or group_filter in groups else set()
+
+
+def _in_scope(query, scope: set[int] | None):
+    query = query.where(Extension.is_active)
+    if scope is not None:
+        query = query.where(Extension.id.in_(sa.select(GroupMember.extension_id).where(GroupMember.group_id.in_(scope))))
+    return query
+
+
+def _cards(scope: set[int] | None):
+    """The extensions in scope with what Asterisk last said of them, in one query."""
+    status = store.status_t
+    return _in_scope(sa.select(Extension.number, Extension.name, *store.STATUS_COLUMNS)
+                     .select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number)), scope)
+
+
+def _card(row) -> dict:
+    """A card's values: the extension, and its status as store.statuses_of gives it (None: Asterisk said nothing)."""
+    return {"number": row.number, "name": row.name, "status": store.status_of(row)}
+
+
+def presence_page(user, view: PresenceView) -> Page:
+    """One page of the extensions in view, by number, each with what Asterisk last said of it."""
+    query = _cards(_scope(store.visible_group_ids(db.session, user), view.group))
+    if view.q:
+        query = query.where(sa.or_(contains(Extension.number, view.q), contains(Extension.name, view.q)))
+    page = fetch_page(db.session, query, (Extension.number,), PageRequest(PAGE_SIZE, list(view.after) or None, view.q,
+                                                                          list(view.before) or None))
+    page.rows = [_card(row) for row in page.rows]
+    return page
+
+
+def presence(user, numbers, view: PresenceView) -> list[dict]:
+    """Those of `numbers` (on the viewer's page) that are still in view, with their status."""
+    query = _cards(_scope(store.visible_group_ids(db.session, user), view.group)).where(Extension.number.in_(sorted(numbers)))
+    return [_card(row) for row in db.session.execute(query.order_by(Extension.number))]
+
+
+def _counts(scope: set[int] | None) -> dict[str, int]:
+    status = store.status_t
+    member = GroupMember.__table__
+    paused = sa.select(member.c.extension_id).where(member.c.extension_id == Extension.id, member.c.paused)
+    if scope is not None:
+        paused = paused.where(member.c.group_id.in_(scope))
+    state = sa.case(
+        (sa.func.coalesce(status.c.registration, "offline") != "registered", "offline"),
+        (status.c.device_state.in_(("RINGING", "RINGINUSE")), "ringing"),
+        (status.c.device_state.in_(("INUSE", "BUSY", "ONHOLD")), "in_call"),
+        (sa.exists(paused), "paused"),
+        else_="idle",
+    ).label("state")
+    per_extension = _in_scope(
+        sa.select(state).select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number)), scope
+    ).subquery()
+    found = dict(db.session.execute(sa.select(per_extension.c.state, sa.func.count()).group_by(per_extension.c.state)).all())
+    return {name: found.get(name, 0) for name in STATES}
+
+
+# Counts by state are read at most once a second per scope in each process for pages and first frames
+# (30 ms at 20,000 extensions); each push of them reads them anew.
+COUNTS_MAX_AGE = 1.0
+# Per scope (a frozenset of groups, None: every extension): (read at, counts) kept, and the counts last pushed.
+_kept_counts: dict = {}
+_pushed_counts: dict = {}
+
+
+def _scope_key(scope: set[int] | None):
+    return None if scope is None else frozenset(scope)
+
+
+def counts(user, view: PresenceView) -> dict[str, int]:
+    """How many extensions in view (the search aside) are idle, in a call, ringing, paused or offline — the
+    same reading of Asterisk's states as each card's (the `presence` macro); paused: in a group in view."""
+    scope = _scope(store.visible_group_ids(db.session, user), view.group)
+    kept = _kept_counts.get(_scope_key(scope))
+    if kept is not None and time.monotonic() - kept[0] < COUNTS_MAX_AGE:
+        return kept[1]
+    return _read_counts(scope)
+
+
+def _read_counts(scope: set[int] | None) -> dict[str, int]:
+    now = time.monotonic()
+    for stale in [key for key, (at, _) in _kept_counts.items() if now - at >= COUNTS_MAX_AGE]:
+        del _kept_counts[stale]
+    found = _kept_counts[_scope_key(scope)] = (now, _counts(scope))
+    return found[1]
+
+
+def _moved_counts(user, view: PresenceView, message: dict) -> dict | None:
+    """The counts of the viewer's scope if they moved since this process last pushed them, else None. Every
+    viewer of a scope is handed the same message: the first reads the counts, the others take its answer."""
+    scope = _scope(store.visible_group_ids(db.session, user), view.group)
+    key = _scope_key(scope)
+    answers = message.setdefault("_counts", {})
+    if key not in answers:
+        now = _read_counts(scope)
+        answers[key] = now if _pushed_counts.get(key) != now else None
+        _pushed_counts[key] = now
+    return answers[key]
 
 
 def waiting(user) -> list[dict]:
@@ -33,8 +166,9 @@ def waiting(user) -> list[dict]:
     return sorted(calls_waiting, key=lambda c: c["joined_at"])
 
 
-def today(user) -> calls.Statistics:
-    return calls.statistics(calls.iter_calls(calls.parse_filters({"range": "today"}, user)))
+def today(user, fresh: bool = False) -> calls.Statistics:
+    """Today's figures (an agent: its own calls), kept a little per process (cdr/kept.py); `fresh`: read now."""
+    return kept_statistics.get(calls.parse_filters({"range": "today"}, user), fresh)
 
 
 def _active_groups() -> list:
@@ -43,55 +177,114 @@ def _active_groups() -> list:
     return db.session.execute(query).all()
 
 
-def context(user, group_filter: int | None = None) -> dict:
+def presence_context(user, view: PresenceView) -> dict:
+    """What the presence panel (counts, one page of cards, paging) renders from."""
     groups = store.visible_group_ids(db.session, user)
-    all_groups = _active_groups()
     return {
         "ami": store.ami_status(db.session),
-        "extensions": presence(user, group_filter=group_filter),
-        "waiting": waiting(user),
-        "stats": today(user),
-        "groups": [g for g in all_groups if groups is None or g.id in groups],
-        "redirect_groups": all_groups,
-        "group_filter": group_filter,
-        "wait_warn": current_app.config["PBX_WAIT_WARN_SECONDS"],
+        "view": view,
+        "page": presence_page(user, view),
+        "counts": counts(user, view),
+        "groups": [g for g in _active_groups() if groups is None or g.id in groups],
         "user": user,
     }
 
 
-def viewer(user) -> tuple:
-    """What a push depends on for this user: its role (what it may do) and the groups it may see, and
-    whether it has a phone to call from. Connections with the same viewer share one rendering."""
+def context(user, view: PresenceView) -> dict:
+    all_groups = _active_groups()
+    return {
+        **presence_context(user, view),
+        "waiting": waiting(user),
+        "stats": today(user),
+        "redirect_groups": all_groups,
+        "wait_warn": current_app.config["PBX_WAIT_WARN_SECONDS"],
+    }
+
+
+def viewer(user, view: PresenceView) -> tuple:
+    """What the panels depend on for this user: its role (what it may do) and the groups it may see, whether it
+    has a phone to call from, an agent's own extension (its own calls today), and the view it looks at.
+    Connections with the same viewer share one rendering."""
     groups = store.visible_group_ids(db.session, user)
-    return (user.role, None if groups is None else frozenset(groups), user.extension_id is not None)
+    own = user.extension_id if user.role == "agent" else None
+    # `user.extension`, not its id: the cards ask for it when the socket no longer holds a session.
+    return (user.role, None if groups is None else frozenset(groups), user.extension is not None, own, view)
 
 
 # The panels a socket replaces, each by its id. The page's layout around them is not pushed: the ws
 # extension swaps each top-level element by id, and one without (the layout) is an oobErrorNoTarget.
-PANELS = ("dashboard/_banner.html", "dashboard/_waiting.html", "dashboard/_presence.html", "dashboard/_today.html")
+PANELS = ("dashboard/_banner.html", "dashboard/_waiting.html", "dashboard/_presence_counts.html",
+          "dashboard/_presence.html", "dashboard/_today.html")
 
 
-def all_panels(user) -> str:
-    """Every panel as an out-of-band fragment: what a (re)connected browser gets first."""
-    values = context(user)
-    return "".join(render_template(panel, oob=True, **values) for panel in PANELS)
+def all_panels(user, view: PresenceView) -> tuple[str, frozenset]:
+    """Every panel as an out-of-band fragment, and the numbers on the viewer's page of the grid (the only
+    cards its pushes carry)."""
+    values = context(user, view)
+    html = "".join(render_template(panel, oob=True, **values) for panel in PANELS)
+    return html, frozenset(row["number"] for row in values["page"].rows)
 
 
-def changes(user, message: dict) -> str:
-    """The fragments a live change needs, for this user; empty when it sees none of it."""
+# First frames rendered or being rendered, per viewer: (the hub's count of messages when it began, the frame).
+_first_frames: dict = {}
+
+
+def first_frame(user, view: PresenceView, subscribed_at: int) -> tuple[str, frozenset]:
+    """What a (re)connected browser gets first: every panel (all_panels). A thousand browsers reconnecting at
+    once share the renderings: one begun after this connection subscribed to the hub (`subscribed_at`, the
+    hub's count of messages then), or with no message published since it began, misses nothing this
+    connection would not be sent anyway."""
+    key = viewer(user, view)
+    kept = _first_frames.get(key)
+    if kept is not None and kept[0] >= subscribed_at:
+        return kept[1].get()
+    frame = AsyncResult()
+    begun = hub.hub.published
+    for stale in [k for k, (at, _) in _first_frames.items() if at < begun]:
+        del _first_frames[stale]  # no connection subscribing from now on could use it
+    _first_frames[key] = (begun, frame)
+    try:
+        frame.set(all_panels(user, view))
+    except Exception as exc:  # noqa: BLE001 — the connections waiting for it must not hang
+        frame.set_exception(exc)
+        _first_frames.pop(key, None)
+        raise
+    return frame.get()
+
+
+def _ami_status(message: dict) -> dict:
+    """Whether Asterisk is reachable, read once per message in this process (every viewer is handed the same)."""
+    if "_ami_status" not in message:
+        message["_ami_status"] = store.ami_status(db.session)
+    return message["_ami_status"]
+
+
+def changes(user, message: dict, view: PresenceView, shown: frozenset) -> str:
+    """The fragments a live change needs, for this user and the page it looks at (`shown`: the numbers on
+    it); empty when it sees none of it."""
     if message.get("replace"):
-        return all_panels(user)
+        return all_panels(user, view)[0]
     parts = []
-    ami = store.ami_status(db.session)
+    ami = _ami_status(message) if "ami" in message or message.get("waiting") or shown.intersection(
+        message.get("extensions") or ()) else None
     if "ami" in message:
         parts.append(render_template("dashboard/_banner.html", ami=ami, oob=True))
-        parts.append(render_template("dashboard/_presence.html", extensions=presence(user), ami=ami, oob=True, user=user))
+        parts.append(render_template("dashboard/_presence.html", page=presence_page(user, view), ami=ami, oob=True, user=user))
     elif message.get("extensions"):
-        for extension in presence(user, numbers=message["extensions"]):
+        changed = shown.intersection(message["extensions"])
+        for extension in presence(user, changed, view) if changed else ():
             parts.append(render_template("dashboard/_extension.html", extension=extension, ami=ami, oob=True, user=user))
+    if message.get("counts"):
+        moved = _moved_counts(user, view, message)
+        if moved is not None:
+            parts.append(render_template("dashboard/_presence_counts.html", counts=moved, oob=True))
     if message.get("waiting"):
         parts.append(render_template("dashboard/_waiting.html", waiting=waiting(user), ami=ami, oob=True, user=user,
                                      redirect_groups=_active_groups(), wait_warn=current_app.config["PBX_WAIT_WARN_SECONDS"]))
     if message.get("cdr"):
-        parts.append(render_template("dashboard/_today.html", stats=today(user), oob=True))
+        # Today's calls read once per message in this process, however many viewers render it.
+        read = message.setdefault("_today_read", set())
+        key = calls.parse_filters({"range": "today"}, user).own_extension
+        parts.append(render_template("dashboard/_today.html", stats=today(user, fresh=key not in read), oob=True))
+        read.add(key)
     return "".join(parts)

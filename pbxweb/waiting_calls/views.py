@@ -8,6 +8,7 @@ from flask import Blueprint, g, render_template, request
 
 from .. import validation as v
 from ..ext import db
+from ..pages import is_fragment, page_or_fragment
 from ..models import ExtensionGroup
 from ..pauses import service as pauses
 from . import panels, service
@@ -17,14 +18,14 @@ bp = Blueprint("dashboard", __name__)
 
 @bp.get("/")
 def index():
-    group_filter = None
-    if request.args.get("group"):
-        errors = v.Errors()
-        group_filter = v.integer(errors, "group", request.args["group"], minimum=1, maximum=2**31 - 1)
-        errors.raise_if_any()
+    view = panels.presence_view(request.args)
+    if is_fragment():  # a search, a group or a page of the presence grid: that panel alone
+        return page_or_fragment("dashboard/index.html", "dashboard/_presence_view.html",
+                                **panels.presence_context(g.user, view))
     pause = {"extensions": pauses.pausable_extensions(g.user), "reasons": pauses.reasons(),
              "others": g.user.role in pauses.PAUSES_OTHERS}
-    return render_template("dashboard/index.html", pause=pause, **panels.context(g.user, group_filter))
+    return page_or_fragment("dashboard/index.html", "dashboard/_presence_view.html", pause=pause,
+                            **panels.context(g.user, view))
 
 
 def _answer(message: str, status: int = 200):

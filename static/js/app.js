@@ -120,6 +120,7 @@
   setInterval(tick, 1000);
   document.addEventListener("htmx:wsAfterMessage", function () { tick(); hideOwnCall(); tickPauses(); });
   document.addEventListener("DOMContentLoaded", function () { tick(); hideOwnCall(); tickPauses(); });
+  document.addEventListener("htmx:afterSwap", function () { hideOwnCall(); tickPauses(); });  // another page of the grid
 
   // A failed request says so where the person is looking, with the server's own words.
   function toast(message) {
