@@ -125,8 +125,18 @@ def _send(app, engine, ami, row) -> str | None:
 
 
 def waiting_callers(ami, queue: str) -> int:
-    """How many callers Asterisk has waiting in this queue right now (QueueEntry events of QueueStatus)."""
-    return sum(1 for event in ami.action("QueueStatus", {"Queue": queue}).events if event.event == "QueueEntry")
+    """How many callers Asterisk has waiting in this queue right now."""
+    return callers_in(ami.action("QueueStatus", {"Queue": queue}).events)
+
+
+def callers_in(status_events) -> int:
+    """The callers a QueueStatus answer lists (its QueueEntry events)."""
+    return sum(1 for event in status_events if event.event == "QueueEntry")
+
+
+def held(callers: int, queue: str, what: str) -> str:
+    """Why a queue's rebuild or reordering waits: a caller would be rung by a queue short of its members."""
+    return f"held: {callers} caller{'s' if callers > 1 else ''} waiting in {queue}; {what} applies as soon as the queue is empty"
 
 
 def rebuild_queue(app, engine, ami, queue: str) -> str | None:
@@ -140,8 +150,7 @@ def rebuild_queue(app, engine, ami, queue: str) -> str | None:
 
     callers = waiting_callers(ami, queue)
     if callers:
-        return (f"held: {callers} caller{'s' if callers > 1 else ''} waiting in {queue}; the switch to hunt "
-                "applies as soon as the queue is empty")
+        return held(callers, queue, "the switch to hunt")
     group_id = group_of(queue)
     settings = RealtimeSettings.from_config(app.config)
     try:
@@ -178,10 +187,9 @@ def order_queue(app, engine, ami, queue: str) -> str | None:
     moving = reorder_plan(current, wanted)
     if not moving:
         return None
-    callers = sum(1 for event in status if event.event == "QueueEntry")
+    callers = callers_in(status)
     if callers:
-        return (f"held: {callers} caller{'s' if callers > 1 else ''} waiting in {queue}; its new ringing order "
-                "applies as soon as the queue is empty")
+        return held(callers, queue, "its new ringing order")
     try:
         with engine.begin() as conn:
             rows = take_out_members(conn, queue, moving)
