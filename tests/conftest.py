@@ -32,6 +32,18 @@ def until(predicate, timeout: float = 8.0) -> bool:
     return False
 
 
+def stored_waiting_caller(db, timeout: float = 10.0) -> str:
+    """The uniqueid of the caller the listener stored as waiting (it stores them from Asterisk's events)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.engine.connect() as conn:
+            uniqueid = conn.execute(sa.text("SELECT uniqueid FROM pbx_waiting_calls")).scalar()
+        if uniqueid:
+            return uniqueid
+        time.sleep(0.05)
+    raise AssertionError("the listener stored no waiting caller")
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """The throwaway cluster, or None when TEST_DATABASE_SERVER names a server of one's own."""

@@ -9,10 +9,10 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
 
 from pbxweb.auth.service import create_token, create_user
 
+from .conftest import stored_waiting_caller
 from .test_dashboard_browser import server  # noqa: F401 — a fixture
 from .test_dashboard_browser import site  # noqa: F401 — a fixture
 
@@ -42,14 +42,7 @@ def all_at_once(requests: list) -> list[tuple[int, dict]]:
 def a_caller_waits(ami_server, db) -> str:
     """A caller waiting in Sales, as the listener stored it from Asterisk's events; its uniqueid."""
     ami_server.push_capture("queue-redirect.ami", until="QueueCallerJoin")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with db.engine.connect() as conn:
-            uniqueid = conn.execute(sa.text("SELECT uniqueid FROM pbx_waiting_calls")).scalar()
-        if uniqueid:
-            return uniqueid
-        time.sleep(0.05)
-    raise AssertionError("the listener stored no waiting caller")
+    return stored_waiting_caller(db)
 
 
 def test_forty_click_to_calls_at_once_place_exactly_six(server, ami_server):  # noqa: F811

@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from pbxweb.auth.service import create_token, create_user
 
+from .conftest import stored_waiting_caller
 from .pgcluster import free_port
 from .test_dashboard_browser import DEVICE_RINGING, site  # noqa: F401 — a fixture
 from .test_deploy import BIN, ROOT, connected, die_with_us, stop, wait
@@ -212,21 +212,9 @@ def test_two_people_picking_up_one_caller_on_two_workers_send_one_originate(two_
     create_user("dora", "manager", PASSWORD, "1001")
     ami_server.answer_from("queue-pickup-bridge.ami", "originate-1")
     ami_server.push_capture("queue-pickup-bridge.ami", until="QueueCallerJoin")
-    uniqueid = waiting_caller(db)
+    uniqueid = stored_waiting_caller(db, 5.0)
     tokens = [{"Authorization": f"Bearer {create_token(name)}"} for name in ("alice", "dora")]
     statuses = all_at_once(list(http_on_every_worker(port, workers).values()), "POST",
                            f"/api/waiting-calls/{uniqueid}/pickup", tokens, [{"extension": "1002"}, {"extension": "1001"}])
     assert sorted(statuses) == [202, 409]
     assert len(ami_server.actions("Originate")) == 1
-
-
-def waiting_caller(db, timeout: float = 5.0) -> str:
-    """The uniqueid of the caller the listener stored as waiting."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.engine.connect() as conn:
-            uniqueid = conn.execute(sa.text("SELECT uniqueid FROM pbx_waiting_calls")).scalar()
-        if uniqueid:
-            return uniqueid
-        time.sleep(0.05)
-    raise AssertionError("no caller was stored as waiting")
