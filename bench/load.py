@@ -51,7 +51,7 @@ from pbxweb.realtime.schema import SYNCED_TABLES
 from pbxweb.site_time import site_zone
 from tests.pgcluster import free_port
 
-from .cdr import COLUMNS, DAYS, Lines, csv_chunks, generate
+from .cdr import COLUMNS, DAYS, QUEUE_LOG_COLUMNS, Lines, calls, csv_chunks
 from .push import Browsers, cpu_seconds, device_event
 from .setup import bench_app_with_ami
 
@@ -90,37 +90,29 @@ def seed_site(extensions: int, groups: int) -> None:
     run_sync(SYNCED_TABLES, dry_run=False, prune=False)
 
 
-def todays(rows, count: int):
-    """`count` call records moved into today (so far), each call keeping its legs' durations."""
+def seed_calls(records: int, today: int) -> None:
+    """`records` call records with their queue log, loaded with COPY: `today` of them since the site's midnight,
+    the others over the DAYS before it (two spans that do not overlap, so no call id is made twice)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     local_midnight = datetime.now(site_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
     midnight = local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
-    first = now - timedelta(days=DAYS)
-    ratio = (now - midnight).total_seconds() / (DAYS * 86400)
-    for row in rows:
-        start = row[8]
-        moved = midnight + timedelta(seconds=int((start - first).total_seconds() * ratio))
-        shift = moved - start
-        values = list(row)
-        for index in (8, 9, 10):
-            if values[index] is not None:
-                values[index] = values[index] + shift
-        values[15] = values[16] = f"t{values[15]}"  # apart from the older calls' ids
-        values[17] += count * 10
-        yield tuple(values)
+    spans = ((records - today, midnight, DAYS, 7), (today, now, max((now - midnight).total_seconds(), 60) / 86400, 11))
 
-
-def seed_calls(records: int, today: int) -> None:
-    """`records` call records over the last 90 days, `today` of them today; loaded with COPY."""
-    def rows():
-        yield from generate(records - today, seed=7)
-        yield from todays(generate(today, seed=11), records)
+    def rows(part: int):
+        for count, end, days, seed in spans:
+            for call in calls(count, end, days, seed):
+                yield from call[part]
 
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        columns = ", ".join(f'"{c}"' for c in COLUMNS)
-        cursor.copy_expert(f"COPY cdr ({columns}) FROM STDIN WITH (FORMAT csv)", io.BufferedReader(Lines(csv_chunks(rows())), 1 << 20))
+        for part, (table, columns) in enumerate((("cdr", COLUMNS), ("queue_log", QUEUE_LOG_COLUMNS))):
+            names = ", ".join(f'"{c}"' for c in columns)
+            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",
+                               io.BufferedReader(Lines(csv_chunks(rows(part))), 1 << 20))
+        raw.commit()
+        cursor.execute("ANALYZE cdr")
+        cursor.execute("ANALYZE queue_log")
         raw.commit()
     finally:
         raw.close()
