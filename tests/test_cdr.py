@@ -374,3 +374,36 @@ def test_a_calls_legs_are_said_in_words_and_a_queue_leg_answered_only_by_the_pho
     busy = Row(lastapp="Dial", lastdata="PJSIP/2004,25", channel="PJSIP/2001-1", dstchannel="PJSIP/2004-3",
                disposition="BUSY", billsec=0)
     assert describe_leg(busy, Call(linkedid="1.4", legs=[]), groups) == "rang 2004, busy"
+
+
+def export_ids(api, query="") -> set[str]:
+    return {r["linkedid"] for r in csv.DictReader(io.StringIO(api.get(f"/calls/export.csv{query}").get_data(as_text=True)))}
+
+
+def test_a_call_recorded_after_an_export_is_in_the_next_export(api, db, calls):
+    assert "600.1" not in export_ids(api, "?range=today")
+    with db.engine.begin() as conn:
+        leg(conn, "600.1", at=-5, src="0622222222", dst="1001", channel="PJSIP/provider-60")
+    assert "600.1" in export_ids(api, "?range=today")
+
+
+def test_a_group_renamed_after_an_export_is_named_anew_in_the_next_export(api, calls):
+    def groups_of_queue_call():
+        rows = csv.DictReader(io.StringIO(api.get("/calls/export.csv").get_data(as_text=True)))
+        return next(r["groups"] for r in rows if r["linkedid"] == "100.2")
+
+    assert groups_of_queue_call() == "Sales"
+    assert api.patch(f"/api/groups/{calls['sales']}", json={"name": "Sales team"}).status_code == 200
+    assert groups_of_queue_call() == "Sales team"
+
+
+def test_an_export_of_unchanged_calls_is_read_from_the_database_once_per_worker(api, calls, monkeypatch):
+    from pbxweb.cdr import service
+
+    reads = []
+    export_lines = service.export_lines
+    monkeypatch.setattr(service, "export_lines", lambda *a, **k: reads.append(1) or export_lines(*a, **k))
+    first, second = (api.get("/calls/export.csv?range=today").get_data() for _ in range(2))
+    assert first == second and len(reads) == 1
+    api.get("/calls/export.csv?range=7days")
+    assert len(reads) == 2

@@ -1,10 +1,13 @@
-"""Call statistics kept for a while in each process. Reading every call of a day or a week is the dearest
+"""Call statistics and exports kept in each process. Reading every call of a day or a week is the dearest
 thing a page does (about a second at 30,000 calls a day), and the pages that show the figures (the
-statistics, the dashboard's Today) are opened far more often than the figures change."""
+statistics, the dashboard's Today) are opened far more often than the figures change. Statistics are kept
+for a while; an export, which must hold every call, for as long as no call record has been written since."""
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..site_time import site_zone
 from . import service
 
 MAX_AGE = 30.0
@@ -36,6 +39,46 @@ class KeptStatistics:
 
 
 kept = KeptStatistics()
+
+# Today's 30,000 calls export as 2.5 MB: a larger export is streamed and not kept, and a worker keeps a few.
+EXPORT_BYTES = 8 << 20
+EXPORTS_BYTES = 32 << 20
+
+
+@dataclass
+class KeptExports:
+    max_bytes: int = EXPORT_BYTES
+    total_bytes: int = EXPORTS_BYTES
+    exports: OrderedDict = field(default_factory=OrderedDict)  # (Filters, calls_version(), zone) → (bytes, chunks)
+
+    def lines(self, filters: service.Filters):
+        """The export's CSV, a chunk at a time: the chunks kept for these filters while no call was recorded
+        since, or read and streamed as they come (and kept, when small enough). An export that needed
+        extension names (a queue log naming a member without its number) depends on more than the calls,
+        and is not kept."""
+        key = (filters, service.calls_version(), str(site_zone()))
+        if (kept_export := self.exports.get(key)) is not None:
+            self.exports.move_to_end(key)
+            yield from kept_export[1]
+            return
+        names = service.member_names()
+        chunks, size = [], 0
+        for chunk in service.export_lines(filters, names=names):
+            yield chunk
+            if chunks is not None:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    chunks = None
+        if chunks is None or names.consulted:
+            return
+        self.exports = OrderedDict((k, v) for k, v in self.exports.items() if k[0] != filters)
+        self.exports[key] = (size, chunks)
+        while sum(kept_size for kept_size, _ in self.exports.values()) > self.total_bytes:
+            self.exports.popitem(last=False)
+
+
+exports = KeptExports()
 
 
 def _taking_turns(calls):
