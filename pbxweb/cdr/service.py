@@ -41,6 +41,8 @@ EXTENSION_CHANNEL = re.compile(r"PJSIP/(\d{2,6})-")
 # How many legs one scan reads, and how many scans a page may take when call filters reject most calls.
 SCAN_BATCH = 400
 MAX_SCANS = 25
+# The fewest calls read whole at once while a page fills up: the last few it needs come with some to spare.
+MIN_SLICE = 20
 
 
 # --- filters -----------------------------------------------------------------------------------------------
@@ -440,14 +442,24 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
         if not legs:
             return CallPage(calls, None)
         fresh = list(dict.fromkeys(leg.linkedid for leg in legs if leg.linkedid not in seen))
-        whole = _legs_of(fresh)
-        events = _queue_events_of(fresh)
-        earlier = _shown_before(fresh, conditions, page_start) if page_start else set()
+        whole: dict[str, list] = {}
+        events: dict[str, list] = {}
+        earlier: set[str] = set()
+        read = 0  # how many of `fresh` are read whole
         for leg in legs:
             last_leg = leg
             if leg.linkedid in seen:
                 continue
             seen.add(leg.linkedid)
+            if read < len(fresh) and leg.linkedid == fresh[read]:
+                # The calls a page still needs, read whole a slice at a time: a scan finds 200 calls where
+                # the first page of 50 needs a quarter of them.
+                upcoming = fresh[read:read + max(limit - len(calls), MIN_SLICE)]
+                read += len(upcoming)
+                whole.update(_legs_of(upcoming))
+                events.update(_queue_events_of(upcoming))
+                if page_start:
+                    earlier |= _shown_before(upcoming, conditions, page_start)
             if leg.linkedid in earlier or leg.linkedid not in whole:
                 continue
             call = build_call(leg.linkedid, whole[leg.linkedid], events=events.get(leg.linkedid, ()), names=names)
