@@ -155,20 +155,22 @@ def test_a_reconnecting_dashboard_shares_a_first_frame_begun_after_it_subscribed
         assert panels.first_frame(user, view, hub.hub.published) is not first
 
 
-def test_the_statistics_page_reads_the_calls_at_most_once_in_half_a_minute(app, db, office, monkeypatch):
+def test_the_statistics_page_reads_the_calls_and_the_group_report_at_most_once_in_half_a_minute(app, db, office, monkeypatch):
     from pbxweb.cdr import kept
 
-    read = []
+    read, reports = [], []
     monkeypatch.setattr(kept.service, "statistics", lambda found: read.append(1) or kept.service.Statistics())
+    group_report = kept.service.group_report
+    monkeypatch.setattr(kept.service, "group_report", lambda *a: reports.append(1) or group_report(*a))
     monkeypatch.setattr(kept, "kept", kept.KeptStatistics())
     monkeypatch.setattr("pbxweb.cdr.views.kept", kept.kept)
     browser = signed_in(app, "alice", "admin")
     assert browser.get("/calls/stats?range=7days").status_code == 200
     assert browser.get("/calls/stats?range=7days").status_code == 200
-    assert len(read) == 1
+    assert len(read) == 1 and len(reports) == 1
     kept.kept.max_age = 0  # half a minute later
     browser.get("/calls/stats?range=7days")
-    assert len(read) == 2
+    assert len(read) == 2 and len(reports) == 2
 
 
 def test_reading_statistics_lets_the_worker_serve_others_meanwhile(app, db, office, monkeypatch):

@@ -7,6 +7,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..ext import db
+from ..live import store
 from ..site_time import site_zone
 from . import service
 
@@ -18,24 +20,35 @@ TURN_SECONDS = 0.01
 @dataclass
 class KeptStatistics:
     max_age: float = MAX_AGE
-    figures: dict = field(default_factory=dict)  # Filters → (read at, Statistics)
+    figures: dict = field(default_factory=dict)  # key → (read at, figures)
     reading: set = field(default_factory=set)
 
     def get(self, filters: service.Filters, fresh: bool = False) -> service.Statistics:
-        """The statistics of these filters, at most `max_age` seconds old (`fresh`: read now). While one
-        request reads them anew, the others are answered with the figures kept."""
-        kept = self.figures.get(filters)
+        """The statistics of these filters, at most `max_age` seconds old (`fresh`: read now)."""
+        return self.keep(filters, lambda: service.statistics(_taking_turns(service.iter_calls(filters))), fresh)
+
+    def group_report(self, filters: service.Filters, user):
+        """The group report as this user may see it (its groups: an agent sees its own), kept alike: it reads
+        the period's queue log, a quarter of a second at 30,000 calls a day."""
+        visible = store.visible_group_ids(db.session, user) if user is not None else None
+        key = ("group report", filters, None if visible is None else frozenset(visible))
+        return self.keep(key, lambda: service.group_report(filters, user))
+
+    def keep(self, key, read, fresh: bool = False):
+        """`read()`'s figures, at most `max_age` seconds old. While one request reads them anew, the others are
+        answered with the figures kept."""
+        kept = self.figures.get(key)
         now = time.monotonic()
-        if kept is not None and not fresh and (now - kept[0] < self.max_age or filters in self.reading):
+        if kept is not None and not fresh and (now - kept[0] < self.max_age or key in self.reading):
             return kept[1]
-        self.reading.add(filters)
+        self.reading.add(key)
         try:
-            statistics = service.statistics(_taking_turns(service.iter_calls(filters)))
+            figures = read()
         finally:
-            self.reading.discard(filters)
-        self.figures = {f: k for f, k in self.figures.items() if now - k[0] < self.max_age}
-        self.figures[filters] = (time.monotonic(), statistics)
-        return statistics
+            self.reading.discard(key)
+        self.figures = {k: v for k, v in self.figures.items() if now - v[0] < self.max_age}
+        self.figures[key] = (time.monotonic(), figures)
+        return figures
 
 
 kept = KeptStatistics()

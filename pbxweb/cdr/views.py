@@ -68,7 +68,7 @@ def stats_page():
     filters = service.stats_filters(request.args, g.user)
     # Kept up to half a minute per worker (cdr/kept.py): the page is asked far more often than the figures move.
     return render_template("calls/stats.html", stats=kept.get(filters),
-                           report=service.group_report(filters, g.user), groups=service.group_names(),
+                           report=kept.group_report(filters, g.user), groups=service.group_names(),
                            filters=_period_args(), tables=STAT_TABLES)
 
 
@@ -88,7 +88,7 @@ def stats_csv(table):
     filters = service.stats_filters(request.args, g.user)
     if table == "groups":
         names = service.group_names()
-        figures = service.group_report(filters, g.user)
+        figures = kept.group_report(filters, g.user)
         header = GROUP_COLUMNS
         # (None, what is not known — a rate of nothing — is an empty cell)
         rows = [(names.get(f.group, f"group {f.group}"), f.offered, f.answered, f.picked_up, f.abandoned, f.abandon_rate,
@@ -96,7 +96,7 @@ def stats_csv(table):
                  f.wait_longest if f.waits else None, f.talk_average) for f in figures.groups]
     elif table == "agents":
         header = AGENT_COLUMNS
-        rows = [(a.agent, a.answered, a.talk, a.rang_unanswered, a.paused) for a in service.group_report(filters, g.user).agents]
+        rows = [(a.agent, a.answered, a.talk, a.rang_unanswered, a.paused) for a in kept.group_report(filters, g.user).agents]
     else:
         header = ({"days": "day", "hours": "hour", "extensions": "extension"}[table], *TALLY_COLUMNS)
         rows = [(key, t.calls, t.answered, t.missed, t.wait_average, t.wait_longest, t.talk_average, t.talk_longest)

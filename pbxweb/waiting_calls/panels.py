@@ -101,14 +101,15 @@ def presence(user, numbers, view: PresenceView) -> list[dict]:
 def _counts(scope: set[int] | None) -> dict[str, int]:
     status = store.status_t
     member = GroupMember.__table__
-    paused = sa.select(member.c.extension_id).where(member.c.extension_id == Extension.id, member.c.paused)
+    # One set of the paused, not a look-up per extension (a third of the time at 20,000).
+    paused = sa.select(member.c.extension_id).where(member.c.paused)
     if scope is not None:
         paused = paused.where(member.c.group_id.in_(scope))
     state = sa.case(
         (sa.func.coalesce(status.c.registration, "offline") != "registered", "offline"),
         (status.c.device_state.in_(("RINGING", "RINGINUSE")), "ringing"),
         (status.c.device_state.in_(("INUSE", "BUSY", "ONHOLD")), "in_call"),
-        (sa.exists(paused), "paused"),
+        (Extension.id.in_(paused), "paused"),
         else_="idle",
     ).label("state")
     per_extension = _in_scope(
