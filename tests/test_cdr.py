@@ -407,3 +407,17 @@ def test_an_export_of_unchanged_calls_is_read_from_the_database_once_per_worker(
     assert first == second and len(reads) == 1
     api.get("/calls/export.csv?range=7days")
     assert len(reads) == 2
+
+
+def test_the_last_seven_days_read_a_day_at_a_time_add_up_to_the_same_figures(app, db, calls):
+    from pbxweb.cdr import kept, service
+
+    with db.engine.begin() as conn:
+        for day in (1, 2, 4):
+            leg(conn, f"70{day}.1", at=-day * 86400, src="1001", dst="1002", duration=30 + day, billsec=20 + day)
+            leg(conn, f"70{day}.2", at=-day * 86400 + 60, src="1002", dst="1003", disposition="NO ANSWER", billsec=0)
+    filters = service.parse_filters({"range": "7days"}, None)
+    assert len(service.days_of(filters)) == 7
+    whole = service.statistics(service.iter_calls(filters), since=filters.start)
+    by_day = kept.KeptStatistics().get(filters)
+    assert by_day == whole and by_day.total.calls == 6 + 5

@@ -131,7 +131,7 @@ def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
 def test_todays_figures_are_read_again_for_a_new_call_record(app, db, office, monkeypatch):
     user = viewer(app, db, "alice", "admin")
     read = []
-    monkeypatch.setattr(panels.calls, "statistics", lambda found: read.append(1) or panels.calls.Statistics())
+    monkeypatch.setattr(panels.calls, "statistics", lambda found, since: read.append(1) or panels.calls.Statistics())
     with app.test_request_context("/"):
         view = panels.PresenceView()
         panels.today(user, fresh=True)
@@ -159,7 +159,7 @@ def test_the_statistics_page_reads_the_calls_and_the_group_report_at_most_once_i
     from pbxweb.cdr import kept
 
     read, reports = [], []
-    monkeypatch.setattr(kept.service, "statistics", lambda found: read.append(1) or kept.service.Statistics())
+    monkeypatch.setattr(kept.service, "statistics", lambda found, since: read.append(since) or kept.service.Statistics())
     group_report = kept.service.group_report
     monkeypatch.setattr(kept.service, "group_report", lambda *a: reports.append(1) or group_report(*a))
     monkeypatch.setattr(kept, "kept", kept.KeptStatistics())
@@ -167,10 +167,10 @@ def test_the_statistics_page_reads_the_calls_and_the_group_report_at_most_once_i
     browser = signed_in(app, "alice", "admin")
     assert browser.get("/calls/stats?range=7days").status_code == 200
     assert browser.get("/calls/stats?range=7days").status_code == 200
-    assert len(read) == 1 and len(reports) == 1
-    kept.kept.max_age = 0  # half a minute later
+    assert len(read) == 7 and len(reports) == 1  # a day at a time
+    kept.kept.max_age = 0  # half a minute later: today is read again, the six days before are kept
     browser.get("/calls/stats?range=7days")
-    assert len(read) == 2 and len(reports) == 2
+    assert len(read) == 8 and read[-1] == max(read[:7]) and len(reports) == 2
 
 
 def test_reading_statistics_lets_the_worker_serve_others_meanwhile(app, db, office, monkeypatch):

@@ -14,7 +14,7 @@ move nobody's place.
 
 import re
 from collections import namedtuple
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
@@ -675,6 +675,14 @@ class Tally:
         self.wait_total += wait
         self.wait_longest = max(self.wait_longest, wait)
 
+    def merge(self, other: "Tally") -> None:
+        self.answered += other.answered
+        self.missed += other.missed
+        self.wait_total += other.wait_total
+        self.wait_longest = max(self.wait_longest, other.wait_longest)
+        self.talk_total += other.talk_total
+        self.talk_longest = max(self.talk_longest, other.talk_longest)
+
     @property
     def calls(self) -> int:
         return self.answered + self.missed
@@ -696,14 +704,15 @@ class Statistics:
     total: Tally = field(default_factory=Tally)
 
 
-def statistics(calls) -> Statistics:
+def statistics(calls, since: datetime | None = None) -> Statistics:
     """Answered and missed calls, waits and talk per day, per hour of the day and per extension (that
-    answered, or placed an outbound call), in the site's zone. Groups have their own report (report.py)."""
+    answered, or placed an outbound call), in the site's zone. Groups have their own report (report.py).
+    `since`: calls that started earlier are left out (a call with a leg after midnight is the day's before)."""
     stats = Statistics()
     for call in calls:
-        started = local(call.started)
-        if started is None:
+        if call.started is None or (since is not None and call.started < since):
             continue
+        started = local(call.started)
         stats.total.add(call)
         stats.days.setdefault(started.date(), Tally()).add(call)
         stats.hours[started.hour].add(call)
@@ -712,6 +721,37 @@ def statistics(calls) -> Statistics:
         handled_by = placed.group(1) if call.direction == "outbound" and placed else call.answered_by
         if handled_by:
             stats.extensions.setdefault(handled_by, Tally()).add(call)
+    stats.days = dict(sorted(stats.days.items()))
+    return stats
+
+
+# A period this long or shorter is read a day at a time (cdr/kept.py keeps each day).
+MAX_DAYS_APART = 31
+
+
+def days_of(filters: Filters) -> list[Filters] | None:
+    """The period of these filters as one Filters per day of the site, when it is whole days (up to
+    MAX_DAYS_APART of them); else None."""
+    if filters.start is None or filters.end is None:
+        return None
+    first, last = local(filters.start).date(), local(filters.end).date()
+    if _utc_day_start(first) != filters.start or _utc_day_start(last) != filters.end or (last - first).days > MAX_DAYS_APART:
+        return None
+    return [replace(filters, start=_utc_day_start(first + timedelta(days=n)), end=_utc_day_start(first + timedelta(days=n + 1)))
+            for n in range((last - first).days)]
+
+
+def merged(parts: list[Statistics]) -> Statistics:
+    """The statistics of several periods (days) together."""
+    stats = Statistics()
+    for part in parts:
+        stats.total.merge(part.total)
+        for day, tally in part.days.items():
+            stats.days.setdefault(day, Tally()).merge(tally)
+        for hour, tally in part.hours.items():
+            stats.hours[hour].merge(tally)
+        for number, tally in part.extensions.items():
+            stats.extensions.setdefault(number, Tally()).merge(tally)
     stats.days = dict(sorted(stats.days.items()))
     return stats
 
