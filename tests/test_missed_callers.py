@@ -1,6 +1,7 @@
 """Missed callers to call back: the rules as a plain function of calls (told by the call log's own stories),
 then the list, the panel and its buttons on the database, over the test AMI server, and on the real captures."""
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -408,7 +409,6 @@ def test_a_call_back_from_the_row_clears_the_caller_once_asterisk_wrote_it_answe
     2002 clicked Call back twice (Originate to 2002, then Dial out through the trunk): once 2002 hung up while
     the provider rang (its row: NO ANSWER, billsec 1 — timed from 2002 answering), then the provider answered
     (ANSWERED)."""
-    import json
 
     app.config["PBX_MISSED_CALL_DAYS"] = 36500  # the capture is as old as it is
     folder = CALLS / "missed-callback"
