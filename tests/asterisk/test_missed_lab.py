@@ -16,7 +16,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from .conftest import wait_for
+from .conftest import ami_messages, wait_for
 
 pytestmark = pytest.mark.asterisk
 
@@ -55,17 +55,23 @@ def call_back_url(row: str, number: str) -> str:
     return html.unescape(button.group(1))
 
 
-def channels(lab) -> list[str]:
-    """The channels up now (`core show channels concise`: name first)."""
-    return [line.split("!")[0] for line in lab.rx("core show channels concise").splitlines() if "!" in line]
+def new_channel(lab, mark: int, prefix: str, timeout: float) -> str:
+    """The first channel named `prefix`… that Asterisk made since the AMI tap's `mark` (its Newchannel event:
+    seen at once, where polling the CLI would lag a ringing phone's answer)."""
+    def made():
+        return next((m["Channel"] for m in ami_messages(lab.ami.since(mark))
+                     if m.get("Event") == "Newchannel" and m.get("Channel", "").startswith(prefix)), None)
+    return wait_for(made, timeout, f"a channel {prefix}…", interval=0.05)
 
 
-def call_back(lab, browser, shown_row: str) -> str:
-    """Clicks the row's Call back button as the manager of 2002; answers with 2002's channel once it rings."""
+def call_back(lab, browser, shown_row: str) -> tuple[str, int]:
+    """Clicks the row's Call back button as the manager of 2002: 2002's channel once it rings, and the AMI
+    tap's mark from before the click."""
+    mark = lab.ami.mark()
     status, answer, _ = browser.post(call_back_url(shown_row, CALLER))
     assert status == 200 and "Your phone (2002) is ringing" in answer.decode(), answer
     assert "lab-2002 is calling back" in panel_row(answer.decode(), CALLER)
-    return wait_for(lambda: next((c for c in channels(lab) if c.startswith("PJSIP/2002-")), None), 5, "2002 rung")
+    return new_channel(lab, mark, "PJSIP/2002-", 5), mark
 
 
 def hang_up(lab, channel: str) -> None:
@@ -110,9 +116,9 @@ def test_a_caller_who_hung_up_twice_is_listed_once_called_back_and_cleared_when_
 
         # The row's own button: the manager's phone rings, and the row says who calls back, for everyone. The
         # provider rings, and 2002 hangs up before it answers: the caller was not reached.
-        unanswered = call_back(lab, browser, shown)
-        wait_for(lambda: any(c.startswith("PJSIP/provider-") for c in channels(lab)), 15, "the trunk dialled")
-        time.sleep(1)  # listening to it ring (it answers after 2 s)
+        unanswered, mark = call_back(lab, browser, shown)
+        new_channel(lab, mark, "PJSIP/provider-", 15)
+        time.sleep(1.2)  # listening to it ring (it answers after 2 s)
         hang_up(lab, unanswered)
         cdr_written(lab, unanswered)
         rows = missed_rows(lab, CALLER)
@@ -124,8 +130,8 @@ def test_a_caller_who_hung_up_twice_is_listed_once_called_back_and_cleared_when_
 
         # Again, and the provider answers: still listed while they talk (a call counts once its record is
         # written, at its end).
-        answered = call_back(lab, browser, shown)
-        wait_for(lambda: any(c.startswith("PJSIP/provider-") for c in channels(lab)), 15, "the trunk dialled")
+        answered, mark = call_back(lab, browser, shown)
+        new_channel(lab, mark, "PJSIP/provider-", 15)
         time.sleep(4)
         (row,) = missed_rows(lab, CALLER)
         assert row["calling_back"]["by"] == "lab-2002"
