@@ -324,6 +324,20 @@ class ExtensionStatus(db.Model):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
+class TrunkRegistration(db.Model):
+    """What Asterisk last said of an outbound registration's attempt (AMI `Registry`), by its client URI
+    (`sip:user@host:port`, as the event names it): every web worker shows the same state and since when."""
+
+    __tablename__ = "pbx_trunk_registrations"
+
+    client_uri: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    server_uri: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(40))  # Asterisk's word: Registered, Rejected, Unregistered…
+    # The event's Cause: PJSIP sends none (Asterisk 22.10.1), other channel drivers may.
+    cause: Mapped[str | None] = mapped_column(sa.String(255))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
 class WaitingCall(db.Model):
     __tablename__ = "pbx_waiting_calls"
 

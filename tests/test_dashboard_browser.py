@@ -169,3 +169,39 @@ def test_a_handshake_from_another_origin_or_without_a_session_is_refused(server,
         assert ami_server.actions("Originate") == []
     finally:
         client.close()
+
+
+# 1002 paused in Sales (extgroup_1) with a reason: the captured QueueMemberPause (lab-queue-pause-reason.ami), for
+# this site's member.
+PAUSED_1002 = (b"Event: QueueMemberPause\r\nPrivilege: agent,all\r\nQueue: extgroup_1\r\nMemberName: Agent 1002\r\n"
+               b"Interface: PJSIP/1002\r\nStateInterface: PJSIP/1002\r\nMembership: realtime\r\nPenalty: 0\r\n"
+               b"CallsTaken: 0\r\nLastCall: 0\r\nInCall: 0\r\nStatus: 1\r\nPaused: 1\r\nPausedReason: Lunch\r\n"
+               b"Wrapuptime: 0\r\n\r\n")
+
+
+def test_the_viewers_own_phone_comes_first_with_its_live_state_pushed_like_every_card(server, person, ami_server, screenshots):
+    admin, _ = person(server, "alice")  # extension 1002, registered and idle in the captured snapshot
+    own = admin.wait_for_selector("#own-panel #own-card")
+    assert "1002" in own.inner_text() and admin.inner_text("#own-card .state") == "Idle"
+    assert admin.locator("#own-card .call-button").count() == 0  # nobody calls themselves
+    ami_server.push(PAUSED_1002)
+    admin.wait_for_selector("#own-card .paused >> text=Paused — Lunch", timeout=5000)
+    ami_server.push(DEVICE_RINGING)
+    admin.wait_for_selector("#own-card .state.ringing", timeout=5000)
+    admin.wait_for_selector("#ext-card-1002 .state.ringing", timeout=5000)  # the grid's card too, from one push
+    admin.screenshot(path=str(screenshots / "dashboard-own-desktop.png"))
+    box = admin.locator("#own-card").bounding_box()
+    assert box["y"] < admin.locator("#presence-grid").bounding_box()["y"]  # above the grid, seen first
+    admin.set_viewport_size(PHONE)
+    admin.screenshot(path=str(screenshots / "dashboard-own-phone.png"))
+    assert admin.locator("#own-card").bounding_box()["y"] < 300  # at the top of a phone's screen
+    # An agent whose phone is not registered sees that first; one with no extension has no such card.
+    agent, _ = person(server, "carl")
+    assert agent.inner_text("#own-card .state") == "Offline" and "1003" in agent.inner_text("#own-card")
+    create_user("nina", "manager", "correct horse battery")
+    manager, _ = person(server, "nina")
+    assert manager.locator("#own-panel").count() == 0
+    ami_server.close_after_login = True  # Asterisk goes away: the own card says "last known" like the grid's
+    ami_server.drop()
+    admin.wait_for_selector("#own-card .state.offline >> text=(last known)", timeout=5000)
+    ami_server.close_after_login = False

@@ -216,3 +216,25 @@ def test_registration_follows_the_contact_rows_asterisk_writes_with_no_ami_event
     with db.engine.begin() as conn:  # Expires: 0 deletes it
         conn.execute(sa.text("DELETE FROM ps_contacts WHERE endpoint = '1003'"))
     assert until(lambda: registration()[0] == "offline", timeout=1.0)
+
+
+def test_each_registration_attempts_outcome_is_stored_for_every_worker_and_kept_over_a_reconnect(db, ami_server, start_listener):
+    start_listener()
+    assert until(lambda: connected(db))
+    ami_server.push_capture("lab-registry-no-response.ami")
+
+    def stored():
+        return {r.client_uri: r for r in query(db, "SELECT * FROM pbx_trunk_registrations")}
+
+    assert until(lambda: "sip:lab-silent@127.0.0.4:41161" in stored())
+    row = stored()["sip:lab-silent@127.0.0.4:41161"]
+    assert (row.status, row.cause, row.server_uri) == ("Rejected", None, "sip:127.0.0.4:41161")
+    assert row.at.timestamp() == pytest.approx(1796097306.458080)
+    # No snapshot reports an attempt's outcome: a reconnect keeps the last one (the next attempt replaces it).
+    logins = ami_server.logins
+    ami_server.drop()
+    assert until(lambda: ami_server.logins > logins and connected(db))
+    assert "sip:lab-silent@127.0.0.4:41161" in stored()
+    ami_server.push_capture("lab-registry-registered.ami")
+    assert until(lambda: "sip:lab-trunk@127.0.0.3:40627" in stored())
+    assert stored()["sip:lab-trunk@127.0.0.3:40627"].status == "Registered"

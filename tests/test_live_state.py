@@ -196,3 +196,39 @@ def test_rows_that_change_nothing_announce_nothing():
     assert not apply_contact_rows(state, "1001", [ContactRow()], NOW)
     assert not apply_contact_rows(state, "2002", [], NOW) and "2002" not in state.extensions
     assert not apply_contact_rows(state, "provider", [ContactRow()], NOW)
+
+
+# --- outbound registrations: each attempt's outcome (Registry) -----------------------------------------------
+
+
+def test_a_registration_to_a_host_that_does_not_answer_is_stored_as_asterisk_reported_it_with_its_time():
+    state = replay("lab-registry-no-response.ami")
+    [registry] = [e for e in events("lab-registry-no-response.ami") if e.event == "Registry"]
+    [registration] = state.registrations.values()
+    assert registration.client_uri == "sip:lab-silent@127.0.0.4:41161"
+    assert registration.server_uri == "sip:127.0.0.4:41161"
+    # PJSIP's Registry event carries no Cause: the reason ("No response received") is only in Asterisk's log.
+    assert (registration.status, registration.cause) == ("Rejected", "")
+    assert registration.at == float(registry["Timestamp"])
+
+
+def test_a_refused_and_an_accepted_registration_are_stored_with_asterisks_words():
+    assert [r.status for r in replay("lab-registry-rejected.ami").registrations.values()] == ["Rejected"]
+    assert [r.status for r in replay("lab-registry-registered.ami").registrations.values()] == ["Registered"]
+
+
+def test_the_last_outcome_of_a_registration_replaces_the_one_before_and_a_cause_is_kept_when_sent():
+    state = replay("lab-registry-no-response.ami")
+    changed = apply_event(state, event("Registry", ChannelType="PJSIP", Username="sip:lab-silent@127.0.0.4:41161",
+                                       Domain="sip:127.0.0.4:41161", Status="Registered", Cause="Welcome back",
+                                       Timestamp="1796097400.5"))
+    assert changed.registrations == {"sip:lab-silent@127.0.0.4:41161"}
+    [registration] = state.registrations.values()
+    assert (registration.status, registration.cause, registration.at) == ("Registered", "Welcome back", 1796097400.5)
+
+
+def test_a_registry_event_of_another_channel_driver_or_without_a_status_changes_nothing():
+    state = LiveState()
+    assert not apply_event(state, event("Registry", ChannelType="IAX2", Username="acct", Domain="x", Status="Registered"))
+    assert not apply_event(state, event("Registry", ChannelType="PJSIP", Username="sip:a@b:5060", Domain="sip:b:5060"))
+    assert state.registrations == {}

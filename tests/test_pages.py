@@ -584,3 +584,37 @@ def test_token_times_on_the_users_page_are_in_the_site_time_zone(admin, app, db)
     created = db.session.scalars(sa.select(ApiToken)).one().created_at
     shown = created.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M")
     assert shown in admin.get("/users").get_data(as_text=True)
+
+
+# --- trunks: the registration as Asterisk last reported it ----------------------------------------------------
+
+
+def test_the_trunks_page_shows_asterisks_word_and_time_for_the_last_attempt_and_asks_asterisk_for_the_others(
+        app, admin, db, ami_server):
+    from pbxweb.dids_trunks import service as dids_trunks
+    from pbxweb.live import store
+    from pbxweb.live.state import LiveState, apply_event
+
+    from .ami_captures import events
+
+    app.config.update(AMI_HOST="127.0.0.1", AMI_PORT=ami_server.port, AMI_USERNAME=ami_server.username,
+                      AMI_SECRET=ami_server.secret, PBX_TIMEZONE="Europe/Amsterdam")
+    # The trunks of the lab captures: `silent` (a host that never answers), `provider` (no event seen here).
+    dids_trunks.create_trunk({"name": "silent", "host": "127.0.0.4", "port": 41161, "username": "lab-silent",
+                              "password": "Lab-Secret-123456x", "register": True})
+    dids_trunks.create_trunk({"name": "provider", "host": "127.0.0.3", "port": 60128, "username": "lab-trunk",
+                              "password": "Lab-Secret-123456x", "register": True})
+    state = LiveState()
+    changed = apply_event(state, next(e for e in events("lab-registry-no-response.ami") if e.event == "Registry"))
+    with db.engine.begin() as conn:
+        store.write_changes(conn, state, changed)
+    page = admin.get("/trunks").get_data(as_text=True)
+    rows_by_name = {row.split("<strong>")[1].split("<")[0]: row for row in page.split('<tr id="trunk-')[1:]}
+    silent, provider = rows_by_name["silent"], rows_by_name["provider"].replace("\n", "")
+    # 1796097306 is 2026-12-01 03:55:06 UTC: 04:55 in Amsterdam.
+    assert '<span class="state unreachable">Rejected</span>' in silent
+    assert '<time class="num" datetime="2026-12-01T03:55:06.458080+00:00" title="2026-12-01 04:55:06">(04:55)</time>' in silent
+    assert "refused the registration or did not answer" in silent
+    # `provider` has no event yet: Asterisk is asked (PJSIPShowRegistrationsOutbound), which has no time.
+    assert '<span class="state registered">Registered</span></td>' in provider
+    assert [a.get("Action") for a in ami_server.received if a.get("Action") == "PJSIPShowRegistrationsOutbound"]

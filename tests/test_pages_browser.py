@@ -408,3 +408,45 @@ def test_logging_out_closes_the_live_socket_of_that_session(app, db, sockets):
     token = browser.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
     assert browser.post("/logout", data={"csrf_token": token}).status_code == 302
     assert closed_within(client, 10)
+
+
+def test_codecs_and_context_are_folded_under_advanced_which_opens_by_itself_for_an_error_or_a_value_not_the_default(
+        app, live_server, page, rows, office, screenshots):
+    from pbxweb.extensions import service as extensions
+
+    extensions.update_extension("2010", {"context": "from-sales"})
+    sign_in(page, live_server)
+    for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.goto(f"{live_server}/extensions")
+        page.click("text=New extension")
+        page.wait_for_selector("#panel[open] input[name=number]")
+        # A new extension takes the site's defaults: folded away.
+        assert not page.locator("#panel details.advanced").evaluate("d => d.open")
+        assert not page.is_visible("#panel input[name=codecs]")
+        page.screenshot(path=str(screenshots / f"extension-form-advanced-closed-{size_name}.png"))
+        page.click("#panel summary >> text=Advanced")
+        assert page.input_value("#panel input[name=codecs]") == app.config["PBX_DEFAULT_CODECS"]
+        page.fill("#panel input[name=number]", "2777")
+        page.fill("#panel input[name=name]", "Walter White")
+        page.fill("#panel input[name=codecs]", "ulaw,nosuch")
+        page.click("#panel summary >> text=Advanced")  # folded again before sending: the error opens it
+        page.click("#panel button[type=submit]")
+        error = page.wait_for_selector("#e-codecs")
+        assert "unknown codec: nosuch" in error.inner_text()
+        assert page.locator("#panel details.advanced").evaluate("d => d.open")
+        assert page.evaluate("document.activeElement.name") == "codecs"  # the bad field, visible, has the focus
+        page.screenshot(path=str(screenshots / f"extension-form-advanced-error-{size_name}.png"))
+        page.click("#panel >> text=Cancel")
+        # An extension with a context of its own shows it at once; one with the defaults keeps it folded.
+        page.click("#ext-2010 >> text=Edit")
+        page.wait_for_selector("#panel[open] input[name=name]")
+        assert page.locator("#panel details.advanced").evaluate("d => d.open")
+        assert page.input_value("#panel input[name=context]") == "from-sales"
+        page.screenshot(path=str(screenshots / f"extension-form-advanced-open-{size_name}.png"))
+        page.click("#panel >> text=Cancel")
+        page.click("#ext-2011 >> text=Edit")
+        page.wait_for_selector("#panel[open] input[name=name]")
+        assert not page.locator("#panel details.advanced").evaluate("d => d.open")
+        page.click("#panel >> text=Cancel")
+    assert not rows("ps_endpoints", id="2777")  # the refused form wrote nothing

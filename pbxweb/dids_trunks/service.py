@@ -11,7 +11,8 @@ from ..asterisk_config import pjsip_sections
 from ..ext import db
 from ..models import DESTINATION_TYPES, Did, Extension, ExtensionGroup, Trunk
 from ..realtime import store
-from ..realtime.mapping import match_list
+from ..live import store as live_store
+from ..realtime.mapping import match_list, registration_client_uri
 from ..realtime.schema import TABLES
 from ..service_base import commit, ensure_unique, get_or_not_found
 
@@ -180,9 +181,28 @@ def _validate_trunk(data: dict, trunk: Trunk | None) -> dict:
     return clean
 
 
-def registration_states(config) -> dict[str, str] | None:
-    """Each registering trunk's outbound registration as Asterisk reports it right now (`Registered`,
-    `Rejected`, …), or None when Asterisk cannot be asked."""
+def registration_states(config, trunks: list[Trunk]) -> tuple[dict[str, dict], bool]:
+    """Each registering trunk's outbound registration as Asterisk last reported it, by trunk name:
+    {"status": Asterisk's word (`Registered`, `Rejected`, `Unregistered`…), "cause": its reason or None,
+    "at": when, or None}. The outcome of each attempt is kept by the AMI listener (its `Registry` event);
+    a trunk with none seen yet is asked for now (PJSIPShowRegistrationsOutbound: the state without a time).
+    The flag is False when that was needed and Asterisk could not be asked."""
+    registering = {registration_client_uri(t): t.name for t in trunks if t.register and t.username and t.is_active}
+    seen = live_store.registrations(db.session, list(registering))
+    states = {name: seen[uri] for uri, name in registering.items() if uri in seen}
+    if len(states) == len(registering):
+        return states, True
+    snapshot = _outbound_registrations(config)
+    if snapshot is None:
+        return states, False
+    for name, status in snapshot.items():
+        if name in registering.values() and name not in states:
+            states[name] = {"status": status, "cause": None, "at": None}
+    return states, True
+
+
+def _outbound_registrations(config) -> dict[str, str] | None:
+    """Asterisk's registrations right now, Status by object name, or None when it cannot be asked."""
     from ..ami import actions
     from ..ami.client import AmiError
 

@@ -1,5 +1,5 @@
 """Trunk pages: host, port, transport, credentials, register, inbound IPs, and the registration state as
-Asterisk reports it when the page is opened."""
+Asterisk last reported it (its word, its reason when it gives one, and when)."""
 
 from flask import Blueprint, current_app, render_template, request
 
@@ -28,9 +28,10 @@ def _trunk_data(editing: bool) -> dict:
 
 @trunks_bp.get("")
 def list_page():
-    trunks = [service.trunk_to_dict(t) for t in service.list_trunks()]
-    states = service.registration_states(current_app.config) if any(t["register"] for t in trunks) else {}
-    return render_template("trunks/list.html", trunks=trunks, states=states)
+    models = service.list_trunks()
+    states, asked = service.registration_states(current_app.config, models)
+    return render_template("trunks/list.html", trunks=[service.trunk_to_dict(t) for t in models], states=states,
+                           asked=asked)
 
 
 @trunks_bp.get("/new")

@@ -101,27 +101,44 @@ class WaitingCall:
 
 
 @dataclass
+class Registration:
+    """An outbound registration's last outcome, as a `Registry` event told it."""
+
+    client_uri: str
+    server_uri: str
+    status: str
+    cause: str
+    at: float
+
+
+@dataclass
 class Changed:
     extensions: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
     # (queue, extension number, paused, reason): Asterisk paused or unpaused a member.
     pauses: list[tuple[str, str, bool, str]] = field(default_factory=list)
     cdr: int = 0
+    # Client URIs of outbound registrations whose outcome Asterisk reported.
+    registrations: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.extensions or self.waiting or self.pauses or self.cdr)
+        return bool(self.extensions or self.waiting or self.pauses or self.cdr or self.registrations)
 
     def update(self, other: "Changed") -> None:
         self.extensions |= other.extensions
         self.waiting |= other.waiting
         self.pauses += other.pauses
         self.cdr += other.cdr
+        self.registrations |= other.registrations
 
 
 @dataclass
 class LiveState:
     extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
     waiting: dict[str, WaitingCall] = field(default_factory=dict)
+    # By client URI. Not part of a snapshot: each attempt's outcome is reported as it happens, and a stored
+    # one stays true until the next (whose event replaces it).
+    registrations: dict[str, Registration] = field(default_factory=dict)
 
     def extension(self, number: str) -> ExtensionStatus:
         status = self.extensions.get(number)
@@ -283,6 +300,19 @@ def _cdr(state, event, changed):
     changed.cdr += 1
 
 
+def _registry(state, event, changed):
+    """An outbound registration attempt's outcome (res_pjsip_outbound_registration sends one per REGISTER
+    transaction that ends: `Registered`, `Rejected` on a timeout or a refusal, `Unregistered`). PJSIP names
+    the registration by its client and server URIs only, and gives no Cause (Asterisk 22.10.1: the reason,
+    such as "No response received", is only in its log)."""
+    client_uri, status = event.get("Username"), event.get("Status")
+    if (event.get("ChannelType") or "").upper() != "PJSIP" or not client_uri or not status:
+        return
+    state.registrations[client_uri] = Registration(client_uri, event.get("Domain") or "", status,
+                                                   event.get("Cause") or "", _event_time(event))
+    changed.registrations.add(client_uri)
+
+
 REDUCERS = {
     "ContactStatus": _contact_status,
     "PeerStatus": _peer_status,
@@ -302,6 +332,7 @@ REDUCERS = {
     "BridgeEnter": _caller_gone,
     "MessageWaiting": _message_waiting,
     "Cdr": _cdr,
+    "Registry": _registry,
 }
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, WaitingCall, as_utc
+from ..models import AmiStatus, Extension, ExtensionGroup, GroupMember, TrunkRegistration, WaitingCall, as_utc
 from ..models import ExtensionStatus as ExtensionStatusRow
 from ..paging import PageRequest, contains, fetch_page
 from ..service_base import upsert_insert
@@ -19,6 +19,7 @@ waiting_t = WaitingCall.__table__
 ami_t = AmiStatus.__table__
 member_t = GroupMember.__table__
 ext_t = Extension.__table__
+registration_t = TrunkRegistration.__table__
 
 
 def now() -> datetime:
@@ -98,10 +99,19 @@ def write_changes(conn, state: LiveState, changed: Changed) -> None:
     if left:
         conn.execute(sa.delete(waiting_t).where(waiting_t.c.uniqueid.in_(left)))
     _follow_pauses(conn, changed.pauses)
+    _upsert(conn, registration_t, [registration_row(state.registrations[u]) for u in sorted(changed.registrations)],
+            "client_uri")
+
+
+def registration_row(registration) -> dict:
+    return {"client_uri": registration.client_uri[:255], "server_uri": registration.server_uri[:255],
+            "status": registration.status[:40], "cause": registration.cause[:255] or None,
+            "at": datetime.fromtimestamp(registration.at, timezone.utc)}
 
 
 def replace_all(conn, state: LiveState) -> None:
-    """The picture after a (re)connect replaces the stored one: nothing of the old one survives."""
+    """The picture after a (re)connect replaces the stored one: nothing of the old one survives (but the
+    registrations' last outcomes, which no snapshot reports and the next attempt's event replaces)."""
     at = now()
     conn.execute(sa.delete(status_t))
     conn.execute(sa.delete(waiting_t))
@@ -245,3 +255,11 @@ def waiting_calls(session, group_ids: set[int] | None) -> list[dict]:
             "seconds_waiting": max(0, int((at - joined).total_seconds())),
         })
     return result
+
+
+def registrations(session, client_uris: list[str]) -> dict[str, dict]:
+    """The last outcome Asterisk reported of these outbound registrations, by client URI (absent: none seen)."""
+    if not client_uris:
+        return {}
+    rows = session.execute(sa.select(registration_t).where(registration_t.c.client_uri.in_(sorted(set(client_uris)))))
+    return {r.client_uri: {"status": r.status, "cause": r.cause, "at": as_utc(r.at)} for r in rows}

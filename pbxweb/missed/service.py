@@ -111,8 +111,11 @@ def reached_number(call) -> str | None:
     if call.direction == "inbound":
         answered = call.final_outcome == "answered" and (call.source == "queue_log" or call.answered_by is not None)
         return (call.src or None) if answered else None
-    # From a phone: any leg of the call that dialled out through a trunk and was answered there, not only the
-    # first (a click-to-call's Originate may leave a leg of its own before the Dial).
+    # From a phone: a leg that dialled out through a trunk and was answered there. A click-to-call is one leg like
+    # a phone's own call (seen on the lab, calls/missed-callback: channel and src the user's phone, dst the prefix
+    # and the number, Dial to the trunk) — but its answer time is the user's phone answering, so its billsec has
+    # seconds even when the other side never answered: the disposition (NO ANSWER then) is what tells. Every leg
+    # is looked at, since a transferred call is several.
     for leg in call.legs:
         dialled = DIAL_TO_TRUNK.match(leg.lastdata or "")
         if (dialled and leg.disposition == "ANSWERED" and (leg.billsec or 0) > 0

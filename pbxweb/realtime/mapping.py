@@ -157,6 +157,11 @@ def marker_rows() -> dict[str, list[dict]]:
     return {"asterisk_queue_members": [dict(REASON_PAUSED_MARKER)]}
 
 
+def registration_client_uri(trunk) -> str:
+    """The client URI of a trunk's outbound registration: how Asterisk's `Registry` events name it."""
+    return f"sip:{trunk.username}@{uri_host(trunk.host)}:{trunk.port}"
+
+
 def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:
     tables = ("ps_endpoints", "ps_auths", "ps_aors", "ps_registrations", "ps_endpoint_id_ips")
     if not trunk.is_active:
@@ -190,7 +195,7 @@ def trunk_rows(trunk, settings: RealtimeSettings) -> dict[str, list[dict]]:
             {
                 "id": name,
                 "server_uri": server,
-                "client_uri": f"sip:{trunk.username}@{host}:{trunk.port}",
+                "client_uri": registration_client_uri(trunk),
                 "contact_user": trunk.username,
                 "outbound_auth": name,
                 "transport": trunk.transport,

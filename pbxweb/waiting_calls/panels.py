@@ -92,6 +92,18 @@ def presence_page(user, view: PresenceView) -> Page:
     return page
 
 
+def own_card(user) -> dict | None:
+    """The card of the viewer's own extension (None: it has none), in view or not: its owner's state at a glance."""
+    if user.extension_id is None:
+        return None
+    status = store.status_t
+    query = (sa.select(Extension.number, Extension.name, *store.STATUS_COLUMNS)
+             .select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number))
+             .where(Extension.id == user.extension_id))
+    row = db.session.execute(query).first()
+    return _card(row) if row is not None else None
+
+
 def presence(user, numbers, view: PresenceView) -> list[dict]:
     """Those of `numbers` (on the viewer's page) that are still in view, with their status."""
     query = _cards(_scope(store.visible_group_ids(db.session, user), view.group)).where(Extension.number.in_(sorted(numbers)))
@@ -195,6 +207,7 @@ def context(user, view: PresenceView) -> dict:
     all_groups = _active_groups()
     return {
         **presence_context(user, view),
+        "own": own_card(user),
         "waiting": waiting(user),
         "stats": today(user),
         "redirect_groups": all_groups,
@@ -207,15 +220,17 @@ def viewer(user, view: PresenceView) -> tuple:
     has a phone to call from, an agent's own extension (its own calls today), and the view it looks at.
     Connections with the same viewer share one rendering."""
     groups = store.visible_group_ids(db.session, user)
-    own = user.extension_id if user.role == "agent" else None
-    # `user.extension`, not its id: the cards ask for it when the socket no longer holds a session.
-    return (user.role, None if groups is None else frozenset(groups), user.extension is not None, own, view)
+    # `user.extension`, not its id: the cards ask for it when the socket no longer holds a session. Its id:
+    # the viewer's own card (and an agent's own calls today).
+    return (user.role, None if groups is None else frozenset(groups), user.extension is not None, user.extension_id, view)
 
 
 # The panels a socket replaces, each by its id. The page's layout around them is not pushed: the ws
 # extension swaps each top-level element by id, and one without (the layout) is an oobErrorNoTarget.
 PANELS = ("dashboard/_banner.html", "dashboard/_waiting.html", "dashboard/_presence_counts.html",
           "dashboard/_presence.html", "dashboard/_today.html")
+# The viewer's own card, above the panels; only for a viewer who has an extension (no element to replace otherwise).
+OWN_PANEL = "dashboard/_own.html"
 
 
 def all_panels(user, view: PresenceView) -> tuple[str, frozenset]:
@@ -223,6 +238,8 @@ def all_panels(user, view: PresenceView) -> tuple[str, frozenset]:
     cards its pushes carry)."""
     values = context(user, view)
     html = "".join(render_template(panel, oob=True, **values) for panel in PANELS)
+    if values["own"] is not None:
+        html += render_template(OWN_PANEL, oob=True, **values)
     return html, frozenset(row["number"] for row in values["page"].rows)
 
 
@@ -266,8 +283,12 @@ def changes(user, message: dict, view: PresenceView, shown: frozenset) -> str:
     if message.get("replace"):
         return all_panels(user, view)[0]
     parts = []
-    ami = _ami_status(message) if "ami" in message or message.get("waiting") or shown.intersection(
+    own = user.extension.number if user.extension is not None else None
+    own_changed = own is not None and own in (message.get("extensions") or ())
+    ami = _ami_status(message) if "ami" in message or message.get("waiting") or own_changed or shown.intersection(
         message.get("extensions") or ()) else None
+    if own is not None and ("ami" in message or own_changed):
+        parts.append(render_template(OWN_PANEL, own=own_card(user), ami=ami, oob=True))
     if "ami" in message:
         parts.append(render_template("dashboard/_banner.html", ami=ami, oob=True))
         parts.append(render_template("dashboard/_presence.html", page=presence_page(user, view), ami=ami, oob=True, user=user))

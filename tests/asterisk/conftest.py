@@ -366,6 +366,7 @@ class Lab:
         self.groups: dict[str, int] = {}
         self.dids: dict[str, str] = {}
         self.tokens: dict[str, str] = {}
+        self.logins: dict[str, tuple[str, str]] = {}  # a person's user name and password, by who
         self.base = ""
         self.engine = None
         self.ami: AmiTap | None = None
@@ -466,9 +467,9 @@ class Lab:
         return self.sipp("caller-leaves-message.xml", "-m", "1", "-s", did, "-key", "caller", caller,
                          self.sip_target(), ip=OUTSIDE_IP, log=log, seconds=120)
 
-    def browser(self) -> Browser:
-        """An admin's browser, signed in."""
-        return Browser(self.base, *self.browser_login)
+    def browser(self, who: str = "admin") -> Browser:
+        """A browser signed in: an admin's, or that of the person whose phone is `who` (the manager of 2002)."""
+        return Browser(self.base, *(self.browser_login if who == "admin" else self.logins[who]))
 
     def phone_call(self, number: str, dialled: str, hang_up_after: float, log: str) -> subprocess.Popen:
         """A phone dials (authenticating as itself, from a port of its own) and hangs up after the answer."""
@@ -653,7 +654,8 @@ def lab(pg, tmp_path_factory):
         with app.app_context():
             from pbxweb.auth.service import create_token, create_user
 
-            create_user("lab-2002", "manager", None, "2002")
+            _, password = create_user("lab-2002", "manager", None, "2002")
+            lab.logins["2002"] = ("lab-2002", password)
             lab.tokens["2002"] = create_token("lab-2002")
             lab.browser_login = ("lab-browser", f"correct horse {secrets.token_hex(8)}")
             create_user(lab.browser_login[0], "admin", lab.browser_login[1])
