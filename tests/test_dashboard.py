@@ -114,6 +114,29 @@ def test_a_push_carries_only_the_changed_cards_on_the_viewers_page(app, db, offi
     assert "In call" in pushed and 'hx-swap-oob="true"' in pushed
 
 
+def test_a_push_reads_the_changed_cards_once_for_every_role_that_sees_every_group(app, db, office):
+    """Admins, managers and QA see every group: one message's cards are read once for all of them (an agent,
+    who sees its own groups, reads its own)."""
+    admin, manager = viewer(app, db, "alice", "admin"), viewer(app, db, "mia", "manager")
+    agent = viewer(app, db, "ann", "agent", "2001")
+    statements = []
+
+    def record(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with app.test_request_context("/"):
+            view = panels.PresenceView()
+            message = {"extensions": ["2001"]}
+            pushed = [panels.changes(user, message, view, frozenset({"2001"})) for user in (admin, manager, agent)]
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    card_reads = [s for s in statements if "pbx_extension_status" in s and "pbx_extensions.number IN" in s]
+    assert all(CARD.findall(p) == ["2001"] for p in pushed)
+    assert len(card_reads) == 2
+
+
 def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
     user = viewer(app, db, "alice", "admin")
     with app.test_request_context("/"):
