@@ -186,6 +186,22 @@ def test_the_call_log_page_lists_calls_and_expands_their_legs(app, calls):
     html = signed_in(app, user).get("/calls?range=today").get_data(as_text=True)
     assert html.count('class="call"') == 5 and html.count('class="legs-row" hidden') == 5 and "Sales" in html
     assert 'id="calls-poll"' in html
+    assert 'hx-get="/calls/100.2/legs"' in html and "rang 1001" not in html  # legs come when a call opens
+
+
+def test_a_calls_legs_are_told_in_words_to_those_who_may_see_the_call(app, calls):
+    from .test_access import signed_in
+
+    qa, _ = create_user("qa", "qa", "correct horse battery")
+    legs = signed_in(app, qa).get("/calls/100.2/legs", headers={"HX-Request": "true"})
+    assert legs.status_code == 200
+    text = legs.get_data(as_text=True)
+    assert "queue Sales → rang 1002, answered" in text and "queue Sales → rang 1001, no answer" in text
+    agent, _ = create_user("agent1003", "agent", "correct horse battery", "1003")
+    browser = signed_in(app, agent)
+    assert browser.get("/calls/100.2/legs").status_code == 404  # 1003 had no part in it
+    assert browser.get("/calls/100.1/legs").status_code == 200
+    assert signed_in(app, qa).get("/calls/nope/legs").status_code == 404
 
 
 def test_new_calls_come_on_top_of_the_first_page(app, calls, db):

@@ -474,6 +474,17 @@ def calls_page(filters: Filters, limit: int = 50, cursor: str | None = None) -> 
     return CallPage(calls, encode_cursor(last_leg) if last_leg is not None else None)
 
 
+def visible_call(linkedid: str, user) -> Call:
+    """The call with this id as the call log tells it, when this user may see it (an agent: a call its own
+    extension took part in); else a 404, as for a call that does not exist."""
+    own = parse_filters({}, user).own_extension
+    seen = sa.select(cdr_t.c.id).where(cdr_t.c.linkedid == linkedid, *leg_conditions(Filters(own_extension=own))).limit(1)
+    found = calls_of([linkedid], member_names()) if db.session.execute(seen).first() else []
+    if not found:
+        raise v.NotFound(f"call {linkedid}")
+    return found[0]
+
+
 def call_to_dict(call: Call) -> dict:
     def when(value):
         return value.replace(tzinfo=timezone.utc).isoformat() if value else None

@@ -31,6 +31,15 @@ def list_page():
     return page_or_fragment("calls/list.html", "calls/_table.html", **_context(filters, page))
 
 
+@bp.get("/<linkedid>/legs")
+def legs(linkedid):
+    """A call's legs, in words, fetched when the call is opened (50 calls' legs rendered with every page, mostly
+    never opened, were half the page's cost)."""
+    call = service.visible_call(linkedid, g.user)
+    return render_template("calls/_legs.html", call=call, groups=service.group_names(), describe_leg=service.describe_leg,
+                           leg_talk=service.leg_talk)
+
+
 @bp.get("/newer")
 def newer():
     """Calls newer than the top one shown (the poll of the first page), to go on top of the table."""
