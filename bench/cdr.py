@@ -72,12 +72,12 @@ def calls(records: int, now: datetime, days: int = DAYS, seed: int = 7):
                              start + timedelta(seconds=wait + talk), wait + talk, talk if won else wait,
                              "ANSWERED"))  # the caller was answered before Queue(): every leg says so
                 if not won and rng.random() < 0.5:
-                    log.append((start + timedelta(seconds=min(wait, 15)), linkedid, queue, f"Agent {agent}", "RINGNOANSWER",
+                    log.append((start + timedelta(seconds=min(wait, 15)), linkedid, queue, f"{agent} Agent {agent}", "RINGNOANSWER",
                                 str(min(wait, 15) * 1000), "", ""))
             left = start + timedelta(seconds=wait)
             if answered:
-                log.append((left, linkedid, queue, f"Agent {agents[0]}", "CONNECT", str(wait), f"{epoch}.{call}9", "3"))
-                log.append((left + timedelta(seconds=talk), linkedid, queue, f"Agent {agents[0]}", "COMPLETECALLER",
+                log.append((left, linkedid, queue, f"{agents[0]} Agent {agents[0]}", "CONNECT", str(wait), f"{epoch}.{call}9", "3"))
+                log.append((left + timedelta(seconds=talk), linkedid, queue, f"{agents[0]} Agent {agents[0]}", "COMPLETECALLER",
                             str(wait), str(talk), "1"))
             elif rng.random() < 0.75:
                 log.append((left, linkedid, queue, "NONE", "ABANDON", str(1 + rng.randrange(3)), "1", str(wait)))
@@ -102,7 +102,7 @@ def calls(records: int, now: datetime, days: int = DAYS, seed: int = 7):
                          start + timedelta(seconds=ring) if answered else None, start + timedelta(seconds=ring + talk),
                          ring + talk, talk, "ANSWERED" if answered else rng.choice(("NO ANSWER", "BUSY", "FAILED", "CONGESTION"))))
         if call % 500 == 0:  # an agent takes a break: a PAUSE per queue and a PAUSEALL, then the same to resume
-            agent = f"Agent {caller}"
+            agent = f"{caller} Agent {caller}"
             for offset, kind_of in ((0, "PAUSE"), (rng.randrange(300, 1800), "UNPAUSE")):
                 at = start + timedelta(seconds=offset)
                 log += [(at, "NONE", f"extgroup_{g}", agent, kind_of, "break", "", "") for g in (1, 2)]

@@ -11,10 +11,11 @@ beside them: on a shared machine it says what else was running.
 
     .venv/bin/python -m bench.load [--extensions 20000] [--groups 200] [--records 200000] [--today 30000]
         [--clients 50] [--seconds 60] [--dashboards 200] [--rate 50] [--storm 1000] [--workers 1 0]
-        [--profile DIR]
+        [--profile DIR] [--statements]
 
 `--workers 0` is the configuration's default. `--profile DIR` samples every worker with py-spy during the load
-(py-spy on the PATH or `--py-spy`) and prints the functions with the most samples of their own.
+(py-spy on the PATH or `--py-spy`) and prints the functions with the most samples of their own; `--statements`
+prints the statements PostgreSQL spent the most time on (pg_stat_statements).
 
 Targets (issue 15), on a two-core machine: 0 errors; p95 < 250 ms for every page and fragment except exports;
 >= 200 requests/s; push p99 < 100 ms while loaded; /calls/stats (today, 7 days) p95 < 200 ms; a storm of 1,000
@@ -51,7 +52,7 @@ from pbxweb.realtime.schema import SYNCED_TABLES
 from pbxweb.site_time import site_zone
 from tests.pgcluster import free_port
 
-from .cdr import COLUMNS, DAYS, Lines, csv_chunks, generate
+from .cdr import COLUMNS, DAYS, QUEUE_LOG_COLUMNS, Lines, calls, csv_chunks
 from .push import Browsers, cpu_seconds, device_event
 from .setup import bench_app_with_ami
 
@@ -90,37 +91,29 @@ def seed_site(extensions: int, groups: int) -> None:
     run_sync(SYNCED_TABLES, dry_run=False, prune=False)
 
 
-def todays(rows, count: int):
-    """`count` call records moved into today (so far), each call keeping its legs' durations."""
+def seed_calls(records: int, today: int) -> None:
+    """`records` call records with their queue log, loaded with COPY: `today` of them since the site's midnight,
+    the others over the DAYS before it (two spans that do not overlap, so no call id is made twice)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     local_midnight = datetime.now(site_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
     midnight = local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
-    first = now - timedelta(days=DAYS)
-    ratio = (now - midnight).total_seconds() / (DAYS * 86400)
-    for row in rows:
-        start = row[8]
-        moved = midnight + timedelta(seconds=int((start - first).total_seconds() * ratio))
-        shift = moved - start
-        values = list(row)
-        for index in (8, 9, 10):
-            if values[index] is not None:
-                values[index] = values[index] + shift
-        values[15] = values[16] = f"t{values[15]}"  # apart from the older calls' ids
-        values[17] += count * 10
-        yield tuple(values)
+    spans = ((records - today, midnight, DAYS, 7), (today, now, max((now - midnight).total_seconds(), 60) / 86400, 11))
 
-
-def seed_calls(records: int, today: int) -> None:
-    """`records` call records over the last 90 days, `today` of them today; loaded with COPY."""
-    def rows():
-        yield from generate(records - today, seed=7)
-        yield from todays(generate(today, seed=11), records)
+    def rows(part: int):
+        for count, end, days, seed in spans:
+            for call in calls(count, end, days, seed):
+                yield from call[part]
 
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        columns = ", ".join(f'"{c}"' for c in COLUMNS)
-        cursor.copy_expert(f"COPY cdr ({columns}) FROM STDIN WITH (FORMAT csv)", io.BufferedReader(Lines(csv_chunks(rows())), 1 << 20))
+        for part, (table, columns) in enumerate((("cdr", COLUMNS), ("queue_log", QUEUE_LOG_COLUMNS))):
+            names = ", ".join(f'"{c}"' for c in columns)
+            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",
+                               io.BufferedReader(Lines(csv_chunks(rows(part))), 1 << 20))
+        raw.commit()
+        cursor.execute("ANALYZE cdr")
+        cursor.execute("ANALYZE queue_log")
         raw.commit()
     finally:
         raw.close()
@@ -508,6 +501,9 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
                 client["cards"].clear()
         print(f"\n== {name}: load average {load_average()} at the start", flush=True)
         profiles = start_profiles(args.py_spy, pids, args.seconds, args.profile, f"w{workers}") if args.profile else []
+        if args.statements:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("SELECT pg_stat_statements_reset()")
         cpu_before, database_before, own_before = server.cpu(), database_cpu(), own_cpu()
         events: dict = {}
         sender = threading.Thread(target=lambda: events.update(send_events(ami, args.rate, args.seconds, args.extensions, watched)))
@@ -564,8 +560,23 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     if profiles:
         for line in profile_top(sorted(args.profile.glob(f"w{workers}-*.txt"))):
             print(f"  profile {line}")
+    if args.statements:
+        print_statements()
     return {"name": name, "rate": rate, "errors": errors, "worst": worst_page[0], "push_p99": quantile(latencies, 0.99),
             "cpu": cpu, "stats_p95": stats_p95}
+
+
+def print_statements(top: int = 12) -> None:
+    """The statements PostgreSQL spent the most time on during the load (pg_stat_statements)."""
+    with db.engine.connect() as conn:
+        total = conn.exec_driver_sql("SELECT sum(total_exec_time) FROM pg_stat_statements").scalar() or 1
+        rows = conn.exec_driver_sql(
+            "SELECT total_exec_time, calls, rows, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s",
+            (top,)).all()
+    print(f"  PostgreSQL: {total / 1000:.1f} s in statements; the {top} with the most:")
+    for spent, calls, rows, query in rows:
+        text = " ".join(query.split())
+        print(f"  sql {spent / total:6.1%} {spent / 1000:6.1f} s {calls:>7} calls {spent / max(calls, 1):7.2f} ms  {text[:150]}")
 
 
 def main() -> None:
@@ -582,9 +593,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 0], help="0: deploy/gunicorn.conf.py's default")
     parser.add_argument("--profile", type=Path, help="folder for py-spy's samples of the workers")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--statements", action="store_true",
+                        help="PostgreSQL's pg_stat_statements: the statements with the most time, for each run")
     args = parser.parse_args()
 
-    with bench_app_with_ami("pbx_bench_load") as (app, url, ami), app.test_request_context():
+    options = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" if args.statements else ""
+    with bench_app_with_ami("pbx_bench_load", options) as (app, url, ami), app.test_request_context():
+        if args.statements:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         started = time.perf_counter()
         seed_site(args.extensions, args.groups)
         seed_calls(args.records, args.today)

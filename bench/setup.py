@@ -11,10 +11,10 @@ from tests.pgcluster import Cluster
 
 
 @contextmanager
-def bench_app(database: str, **config):
+def bench_app(database: str, server_options: str = "", **config):
     """`with bench_app("pbx_bench") as (app, url):` — the app (settings `config` on top of the tests' own)
-    and its database URL."""
-    cluster = Cluster()
+    and its database URL; `server_options`: more `-c name=value` for PostgreSQL."""
+    cluster = Cluster(server_options)
     server = cluster.start()
     try:
         url = make_database(server, database)
@@ -27,7 +27,7 @@ def bench_app(database: str, **config):
 
 
 @contextmanager
-def bench_app_with_ami(database: str):
+def bench_app_with_ami(database: str, server_options: str = ""):
     """`with bench_app_with_ami("pbx_bench_x") as (app, url, ami):` — the app configured for the test AMI server,
     which replays the real captures on 127.0.0.1."""
     from tests.ami_server import AmiTestServer
@@ -35,7 +35,7 @@ def bench_app_with_ami(database: str):
 
     ami = AmiTestServer(ASTERISK_FACTS / "ami")
     try:
-        with bench_app(database, AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
+        with bench_app(database, server_options, AMI_HOST="127.0.0.1", AMI_PORT=ami.port, AMI_USERNAME=ami.username,
                        AMI_SECRET=ami.secret) as (app, url):
             yield app, url, ami
     finally:

@@ -68,11 +68,14 @@ def contains(column, text: str):
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
+def _total(session, query) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+
+
 def fetch_page(session, query, keys: tuple, page: PageRequest, *, descending: bool = False) -> Page:
     """The rows of `query` (already filtered, selecting each of `keys` by its name) in the order of `keys`,
     after the cursor (or before `before`), with the total of the filtered query and the cursors of the next
     and previous pages (None at either end)."""
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
     key = sa.tuple_(*keys)
     forward = [k.desc() if descending else k.asc() for k in keys]
     backward = [k.asc() if descending else k.desc() for k in keys]
@@ -81,6 +84,7 @@ def fetch_page(session, query, keys: tuple, page: PageRequest, *, descending: bo
         return [row._mapping[k.key] for k in keys]
 
     if page.before is not None and len(page.before) == len(keys):
+        total = _total(session, query)
         earlier = key > sa.tuple_(*page.before) if descending else key < sa.tuple_(*page.before)
         rows = session.execute(query.where(earlier).order_by(*backward).limit(page.limit + 1)).all()
         more_before = len(rows) > page.limit
@@ -88,10 +92,16 @@ def fetch_page(session, query, keys: tuple, page: PageRequest, *, descending: bo
         return Page(rows, total, encode_cursor(key_of(rows[-1])) if rows else None,
                     encode_cursor(key_of(rows[0])) if rows and more_before else None)
     paged = query.order_by(*forward)
-    if page.after is not None and len(page.after) == len(keys):
-        later = key < sa.tuple_(*page.after) if descending else key > sa.tuple_(*page.after)
-        paged = paged.where(later)
+    later_page = page.after is not None and len(page.after) == len(keys)
+    # A search's first page and its total in one statement: the search reads every row either way (a contains
+    # is no index's), so counting them apart read them all twice.
+    counted = page.q and not later_page
+    if later_page:
+        paged = paged.where(key < sa.tuple_(*page.after) if descending else key > sa.tuple_(*page.after))
+    elif counted:
+        paged = paged.add_columns(sa.func.count().over().label("_total"))
     rows = session.execute(paged.limit(page.limit + 1)).all()
+    total = (rows[0]._total if rows else 0) if counted else _total(session, query)
     more_after = len(rows) > page.limit
     rows = rows[: page.limit]
     return Page(rows, total, encode_cursor(key_of(rows[-1])) if more_after else None,

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from pbxweb import create_app
-from pbxweb.cdr.kept import kept as kept_statistics
+from pbxweb.cdr.kept import exports as kept_exports, kept as kept_statistics
 from pbxweb.ext import db as _db
 from pbxweb.realtime.mapping import REASON_PAUSED_MARKER, marker_rows
 from pbxweb.realtime.schema import TABLES
@@ -141,6 +141,7 @@ def forget_kept_figures() -> None:
     from pbxweb.waiting_calls import panels
 
     kept_statistics.figures.clear()
+    kept_exports.exports.clear()
     for kept in (panels._kept_counts, panels._pushed_counts, panels._first_frames):
         kept.clear()
 

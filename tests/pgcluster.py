@@ -33,7 +33,8 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, server_options: str = ""):
+        self.server_options = server_options  # more `-c name=value` for the server (a bench's extensions)
         self.bin = bindir()
         self.root = Path(tempfile.mkdtemp(prefix="pbx-pg-"))
         self.data = self.root / "data"
@@ -69,7 +70,7 @@ class Cluster:
         # The server's output goes to the log file, never to our pipes (which it would then hold open).
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100 " + self.server_options
         )
         result = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
                            "-o", options, "-w", "start", check=False)

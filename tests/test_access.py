@@ -34,7 +34,7 @@ EXPECTED = {
     "dashboard.call": EVERYONE,
     **dict.fromkeys(["missed.panel", "missed.call_back", "missed.done", "missed_api.list_missed", "missed_api.call_back",
                      "missed_api.done"], EVERYONE),
-    **dict.fromkeys(["calls.list_page", "calls.newer", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
+    **dict.fromkeys(["calls.list_page", "calls.newer", "calls.legs", "calls.export_csv", "calls.stats_page", "calls.stats_csv",
                      "cdr_api.list_calls", "cdr_api.call_stats"], (EVERY, frozenset())),
     **dict.fromkeys([f"{area}.{view}" for area in ("dids", "trunks") for view in
                      ("create", "delete", "edit_form", "list_page", "new_form", "update")] + ["dids.toggle_active"],

@@ -186,6 +186,22 @@ def test_the_call_log_page_lists_calls_and_expands_their_legs(app, calls):
     html = signed_in(app, user).get("/calls?range=today").get_data(as_text=True)
     assert html.count('class="call"') == 5 and html.count('class="legs-row" hidden') == 5 and "Sales" in html
     assert 'id="calls-poll"' in html
+    assert 'hx-get="/calls/100.2/legs"' in html and "rang 1001" not in html  # legs come when a call opens
+
+
+def test_a_calls_legs_are_told_in_words_to_those_who_may_see_the_call(app, calls):
+    from .test_access import signed_in
+
+    qa, _ = create_user("qa", "qa", "correct horse battery")
+    legs = signed_in(app, qa).get("/calls/100.2/legs", headers={"HX-Request": "true"})
+    assert legs.status_code == 200
+    text = legs.get_data(as_text=True)
+    assert "queue Sales → rang 1002, answered" in text and "queue Sales → rang 1001, no answer" in text
+    agent, _ = create_user("agent1003", "agent", "correct horse battery", "1003")
+    browser = signed_in(app, agent)
+    assert browser.get("/calls/100.2/legs").status_code == 404  # 1003 had no part in it
+    assert browser.get("/calls/100.1/legs").status_code == 200
+    assert signed_in(app, qa).get("/calls/nope/legs").status_code == 404
 
 
 def test_new_calls_come_on_top_of_the_first_page(app, calls, db):
@@ -374,3 +390,50 @@ def test_a_calls_legs_are_said_in_words_and_a_queue_leg_answered_only_by_the_pho
     busy = Row(lastapp="Dial", lastdata="PJSIP/2004,25", channel="PJSIP/2001-1", dstchannel="PJSIP/2004-3",
                disposition="BUSY", billsec=0)
     assert describe_leg(busy, Call(linkedid="1.4", legs=[]), groups) == "rang 2004, busy"
+
+
+def export_ids(api, query="") -> set[str]:
+    return {r["linkedid"] for r in csv.DictReader(io.StringIO(api.get(f"/calls/export.csv{query}").get_data(as_text=True)))}
+
+
+def test_a_call_recorded_after_an_export_is_in_the_next_export(api, db, calls):
+    assert "600.1" not in export_ids(api, "?range=today")
+    with db.engine.begin() as conn:
+        leg(conn, "600.1", at=-5, src="0622222222", dst="1001", channel="PJSIP/provider-60")
+    assert "600.1" in export_ids(api, "?range=today")
+
+
+def test_a_group_renamed_after_an_export_is_named_anew_in_the_next_export(api, calls):
+    def groups_of_queue_call():
+        rows = csv.DictReader(io.StringIO(api.get("/calls/export.csv").get_data(as_text=True)))
+        return next(r["groups"] for r in rows if r["linkedid"] == "100.2")
+
+    assert groups_of_queue_call() == "Sales"
+    assert api.patch(f"/api/groups/{calls['sales']}", json={"name": "Sales team"}).status_code == 200
+    assert groups_of_queue_call() == "Sales team"
+
+
+def test_an_export_of_unchanged_calls_is_read_from_the_database_once_per_worker(api, calls, monkeypatch):
+    from pbxweb.cdr import service
+
+    reads = []
+    export_lines = service.export_lines
+    monkeypatch.setattr(service, "export_lines", lambda *a, **k: reads.append(1) or export_lines(*a, **k))
+    first, second = (api.get("/calls/export.csv?range=today").get_data() for _ in range(2))
+    assert first == second and len(reads) == 1
+    api.get("/calls/export.csv?range=7days")
+    assert len(reads) == 2
+
+
+def test_the_last_seven_days_read_a_day_at_a_time_add_up_to_the_same_figures(app, db, calls):
+    from pbxweb.cdr import kept, service
+
+    with db.engine.begin() as conn:
+        for day in (1, 2, 4):
+            leg(conn, f"70{day}.1", at=-day * 86400, src="1001", dst="1002", duration=30 + day, billsec=20 + day)
+            leg(conn, f"70{day}.2", at=-day * 86400 + 60, src="1002", dst="1003", disposition="NO ANSWER", billsec=0)
+    filters = service.parse_filters({"range": "7days"}, None)
+    assert len(service.days_of(filters)) == 7
+    whole = service.statistics(service.iter_calls(filters), since=filters.start)
+    by_day = kept.KeptStatistics().get(filters)
+    assert by_day == whole and by_day.total.calls == 6 + 5

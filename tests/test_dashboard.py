@@ -114,6 +114,29 @@ def test_a_push_carries_only_the_changed_cards_on_the_viewers_page(app, db, offi
     assert "In call" in pushed and 'hx-swap-oob="true"' in pushed
 
 
+def test_a_push_reads_the_changed_cards_once_for_every_role_that_sees_every_group(app, db, office):
+    """Admins, managers and QA see every group: one message's cards are read once for all of them (an agent,
+    who sees its own groups, reads its own)."""
+    admin, manager = viewer(app, db, "alice", "admin"), viewer(app, db, "mia", "manager")
+    agent = viewer(app, db, "ann", "agent", "2001")
+    statements = []
+
+    def record(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with app.test_request_context("/"):
+            view = panels.PresenceView()
+            message = {"extensions": ["2001"]}
+            pushed = [panels.changes(user, message, view, frozenset({"2001"})) for user in (admin, manager, agent)]
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    card_reads = [s for s in statements if "pbx_extension_status" in s and "pbx_extensions.number IN" in s]
+    assert all(CARD.findall(p) == ["2001"] for p in pushed)
+    assert len(card_reads) == 2
+
+
 def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
     user = viewer(app, db, "alice", "admin")
     with app.test_request_context("/"):
@@ -131,7 +154,7 @@ def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
 def test_todays_figures_are_read_again_for_a_new_call_record(app, db, office, monkeypatch):
     user = viewer(app, db, "alice", "admin")
     read = []
-    monkeypatch.setattr(panels.calls, "statistics", lambda found: read.append(1) or panels.calls.Statistics())
+    monkeypatch.setattr(panels.calls, "statistics", lambda found, since: read.append(1) or panels.calls.Statistics())
     with app.test_request_context("/"):
         view = panels.PresenceView()
         panels.today(user, fresh=True)
@@ -155,20 +178,22 @@ def test_a_reconnecting_dashboard_shares_a_first_frame_begun_after_it_subscribed
         assert panels.first_frame(user, view, hub.hub.published) is not first
 
 
-def test_the_statistics_page_reads_the_calls_at_most_once_in_half_a_minute(app, db, office, monkeypatch):
+def test_the_statistics_page_reads_the_calls_and_the_group_report_at_most_once_in_half_a_minute(app, db, office, monkeypatch):
     from pbxweb.cdr import kept
 
-    read = []
-    monkeypatch.setattr(kept.service, "statistics", lambda found: read.append(1) or kept.service.Statistics())
+    read, reports = [], []
+    monkeypatch.setattr(kept.service, "statistics", lambda found, since: read.append(since) or kept.service.Statistics())
+    group_report = kept.service.group_report
+    monkeypatch.setattr(kept.service, "group_report", lambda *a: reports.append(1) or group_report(*a))
     monkeypatch.setattr(kept, "kept", kept.KeptStatistics())
     monkeypatch.setattr("pbxweb.cdr.views.kept", kept.kept)
     browser = signed_in(app, "alice", "admin")
     assert browser.get("/calls/stats?range=7days").status_code == 200
     assert browser.get("/calls/stats?range=7days").status_code == 200
-    assert len(read) == 1
-    kept.kept.max_age = 0  # half a minute later
+    assert len(read) == 7 and len(reports) == 1  # a day at a time
+    kept.kept.max_age = 0  # half a minute later: today is read again, the six days before are kept
     browser.get("/calls/stats?range=7days")
-    assert len(read) == 2
+    assert len(read) == 8 and read[-1] == max(read[:7]) and len(reports) == 2
 
 
 def test_reading_statistics_lets_the_worker_serve_others_meanwhile(app, db, office, monkeypatch):

@@ -126,3 +126,19 @@ def test_upgrade_adopts_a_database_built_by_ast_db_manage(make_db):
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.text("SELECT id FROM ps_endpoints")).scalars()) == ["1001", "legacy"]
     engine.dispose()
+
+
+def test_the_legs_of_one_extension_are_found_by_index_on_postgresql(make_db):
+    """The call log's extension filter (and an agent's own call log) matches `PJSIP/1001-%` on either channel."""
+    engine = migrate(make_db("pbx_channels"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO cdr (src, dst, channel, dstchannel, start, linkedid, uniqueid) "
+            "SELECT (1000 + g % 500)::text, (1000 + g % 499)::text, 'PJSIP/' || (1000 + g % 500) || '-' || g, "
+            "'PJSIP/' || (1000 + g % 499) || '-' || g, now() - g * interval '1 minute', g::text, g::text "
+            "FROM generate_series(1, 50000) g"))
+        conn.execute(sa.text("ANALYZE cdr"))
+        plan = "\n".join(conn.execute(sa.text(
+            "EXPLAIN SELECT id FROM cdr WHERE src = '1050' OR dst = '1050' OR channel LIKE 'PJSIP/1050-%' "
+            "OR dstchannel LIKE 'PJSIP/1050-%' ORDER BY start DESC LIMIT 400")).scalars())
+    assert "ix_cdr_channel" in plan and "ix_cdr_dstchannel" in plan, plan

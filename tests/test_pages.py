@@ -124,6 +124,21 @@ def test_an_agent_sees_only_its_own_groups(app, api, two_groups):
     assert "Add a member" not in browser.get(f"/groups/{two_groups['support']}").get_data(as_text=True)
 
 
+def test_the_groups_list_is_paged_by_name_and_searchable(admin, db):
+    from pbxweb.models import ExtensionGroup
+
+    db.session.add_all(ExtensionGroup(name=f"Team {n:03d}", ring_strategy="ringall", ring_timeout=20, musicclass="default",
+                                      max_wait=300, is_active=True) for n in range(1, 61))
+    db.session.commit()
+    first = admin.get("/groups").get_data(as_text=True)
+    assert "60 groups" in first and "Team 050" in first and "Team 051" not in first
+    cursor = re.search(r'href="/groups\?cursor=([^"&]+)"', first).group(1)
+    second = admin.get(f"/groups?cursor={cursor}", headers=HX).get_data(as_text=True)
+    assert "Team 051" in second and "Team 060" in second and "Team 050" not in second
+    found = admin.get("/groups?q=team+05", headers=HX).get_data(as_text=True)
+    assert "10 groups matching" in found and "Team 059" in found and "Team 060" not in found
+
+
 def test_members_are_added_reordered_and_penalised_in_place(admin, api, rows):
     for number in ("1001", "1002"):
         api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})

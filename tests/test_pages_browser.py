@@ -295,6 +295,7 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     assert "outcome=abandoned" in page.url
     page.locator("tr.call .legs-toggle").first.click()
     legs = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr")
+    legs.first.wait_for()  # fetched as the call opens
     # In words, the channels behind them as a hint; never "Queue(extgroup_1,…)" as the text.
     assert legs.count() == 2 and "rang 2007, no answer" in legs.first.inner_text()
     assert "Queue(" not in legs.first.inner_text() and "PJSIP/2007" in legs.first.locator("td").nth(1).get_attribute("title")
@@ -305,6 +306,7 @@ def test_the_call_log_filters_and_expands_a_call(app, live_server, page, call_re
     assert not page.is_visible("select[name=outcome]") and page.is_visible("input[name=number]")
     page.locator("tr.call .legs-toggle").first.click()
     cell = page.locator("tr.legs-row:not([hidden]) table.legs tbody tr td").nth(1)
+    cell.wait_for()
     assert cell.evaluate("td => getComputedStyle(td, '::before').content") == '"What happened: "'
     page.screenshot(path=str(screenshots / "calls-phone.png"))
     page.click("text=More filters")

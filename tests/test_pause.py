@@ -143,3 +143,18 @@ def test_the_presence_card_says_paused_with_the_reason_and_minutes(app, db, setu
     assert 'name="extension"' not in page  # an agent pauses only themselves
     answer = browser.post("/pause", data={"reason": "Coffee", "paused": "true"})
     assert answer.status_code == 400 and "must be one of the pause reasons" in answer.get_data(as_text=True)
+
+
+def test_a_manager_picks_whom_to_pause_by_typing_not_from_a_list_of_everyone(app, db, setup):
+    """The Who field asks the extensions picker as one types: at 20,000 extensions a list of them all made the
+    dashboard a megabyte."""
+    user, _ = create_user("boss", "manager", "correct horse battery", "1003")
+    browser = signed_in(app, user)
+    page = browser.get("/").get_data(as_text=True)
+    who = page[page.index('<label>Who'):page.index('</label>', page.index('<label>Who'))]
+    assert 'name="extension"' in who and 'list="pause-who-options"' in who and 'value="1003"' in who
+    assert "1001 — " not in page  # no extension listed up front
+    options = browser.get("/extensions/options?extension=1002", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<option value="1002">' in options
+    answer = browser.post("/pause", data={"extension": "1002", "reason": "Lunch", "paused": "true"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)

@@ -99,7 +99,8 @@ TOKEN_SEEN_EVERY = timedelta(minutes=1)
 
 
 def user_for_token(token: str) -> User | None:
-    api_token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    api_token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+                                  .options(orm.joinedload(ApiToken.user).joinedload(User.extension)))
     if api_token is None or not api_token.user.is_active:
         return None
     now = utcnow()

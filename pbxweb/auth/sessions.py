@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from ..ext import db
 from ..models import BrowserSession, User, as_utc, utcnow
@@ -41,7 +42,8 @@ def start(user: User) -> str:
 def user_of(key: str) -> User | None:
     """The active user whose live session this key opens; None once it has ended or idled out."""
     row_id = _row_id(key)
-    row = db.session.get(BrowserSession, row_id)
+    # The user and its extension with the session, in one statement: every request reads them.
+    row = db.session.get(BrowserSession, row_id, options=[joinedload(BrowserSession.user).joinedload(User.extension)])
     if row is None:
         return None
     now = utcnow()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .. import audit, sealed
 from .. import validation as v
-from ..csv_cells import FORMULA_START, csv_line
+from ..csv_cells import FORMULA_START, csv_line, csv_lines
 from ..ext import db
 from ..models import Extension
 from ..service_base import commit
@@ -35,27 +35,24 @@ GENERATED_PASSWORDS = "generated passwords"
 CREDENTIAL_COLUMNS = ("number", "name", "password")
 
 
-def export_rows(with_passwords: bool = False, batch: int = 1000) -> Iterator[str]:
+def export_rows(with_passwords: bool = False, batch: int = 2000) -> Iterator[str]:
     """The CSV, a batch of lines at a time, read from the database in batches by number (keyset)."""
     columns = (*COLUMNS, "password") if with_passwords else COLUMNS
+    table = Extension.__table__.c
+    # Only the columns written, as plain tuples, and yes/no from the database: 20,000 extensions took 0.3 s of
+    # the worker's time as model objects and dictionaries, 0.07 s like this.
+    yes_no = {c: sa.case((table[c], "yes"), else_="no") for c in ("voicemail", "is_active")}
+    selected = [yes_no.get(c, table.sip_password if c == "password" else table[c]) for c in columns]
     yield csv_line(columns)
     after = ""
     while True:
-        # Rows, not model objects: to_dict reads the same names, at a fraction of the cost (20,000 took a second).
         rows = db.session.execute(
-            sa.select(Extension.__table__).where(Extension.number > after).order_by(Extension.number).limit(batch)
-        ).all()
+            sa.select(*selected).where(table.number > after).order_by(table.number).limit(batch)
+        ).tuples().all()
         if not rows:
             return
-        lines = []
-        for extension in rows:
-            values = {**service.to_dict(extension), "password": extension.sip_password}
-            values["codecs"] = ",".join(values["codecs"])
-            values["voicemail"] = "yes" if values["voicemail"] else "no"
-            values["is_active"] = "yes" if values["is_active"] else "no"
-            lines.append(csv_line(values[c] for c in columns))
-        yield "".join(lines)
-        after = rows[-1].number
+        yield csv_lines(rows)
+        after = rows[-1][0]
 
 
 @dataclass

@@ -6,6 +6,7 @@ from .. import validation as v
 from ..ami.outbox import pending_note
 from ..ext import db
 from ..models import RING_STRATEGIES, Did, Extension, ExtensionGroup, GroupMember
+from ..paging import Page, PageRequest, contains, fetch_page
 from ..service_base import commit, ensure_unique, get_or_not_found
 
 FIELDS = {"name", "ring_strategy", "ring_timeout", "musicclass", "max_wait", "is_active"}
@@ -113,8 +114,20 @@ def list_groups(visible: set[int] | None = None) -> list[ExtensionGroup]:
     return list(db.session.scalars(query))
 
 
-def member_counts() -> dict[int, int]:
-    rows = db.session.execute(sa.select(GroupMember.group_id, sa.func.count()).group_by(GroupMember.group_id))
+def page_of_groups(page: PageRequest, visible: set[int] | None = None) -> Page:
+    """One page of groups by name (rows with `.ExtensionGroup`), those whose name contains `q`; with `visible`,
+    only those (an agent's own)."""
+    query = sa.select(ExtensionGroup, ExtensionGroup.name, ExtensionGroup.id)
+    if visible is not None:
+        query = query.where(ExtensionGroup.id.in_(visible))
+    if page.q:
+        query = query.where(contains(ExtensionGroup.name, page.q))
+    return fetch_page(db.session, query, (ExtensionGroup.name, ExtensionGroup.id), page)
+
+
+def member_counts(group_ids: list[int]) -> dict[int, int]:
+    rows = db.session.execute(sa.select(GroupMember.group_id, sa.func.count())
+                              .where(GroupMember.group_id.in_(group_ids)).group_by(GroupMember.group_id))
     return dict(rows.tuples().all())
 
 

@@ -7,8 +7,8 @@ from flask import Blueprint, render_template, request
 from ..auth.access import visible_groups
 from ..models import RING_STRATEGIES
 from ..realtime.mapping import STRATEGY_TO_ASTERISK
-from ..pages import closing, form_data, page_or_fragment
-from ..paging import PageRequest
+from ..pages import closing, form_data, listing_changed, page_or_fragment
+from ..paging import PageRequest, page_request
 from ..extensions import service as extensions
 from ..validation import ServiceError
 from . import service
@@ -32,8 +32,11 @@ def _group(group_id: int) -> dict:
 
 @bp.get("")
 def list_page():
-    groups = service.list_groups(visible_groups())
-    return page_or_fragment("groups/list.html", "groups/_table.html", groups=groups, counts=service.member_counts())
+    # Paged like every list: 200 groups on one page were 160 KB and 40 ms to render.
+    page = service.page_of_groups(page_request(request.args, default_limit=50), visible_groups())
+    groups = [row.ExtensionGroup for row in page.rows]
+    return page_or_fragment("groups/list.html", "groups/_table.html", page=page, groups=groups, q=request.args.get("q", ""),
+                            counts=service.member_counts([g.id for g in groups]))
 
 
 def _form(group: dict | None, values, errors, status=200):
@@ -52,8 +55,7 @@ def create():
         group = service.create_group(data)
     except ServiceError as error:
         return _form(None, request.form, error.errors, error.status)
-    return closing(render_template("groups/_row.html", group=group, count=len(group["members"]),
-                                   oob="afterbegin:#group-rows") + '<div id="groups-empty" hx-swap-oob="true"></div>')
+    return listing_changed(closing())
 
 
 @bp.get("/<int:group_id>/edit")
@@ -80,7 +82,7 @@ def update(group_id):
 @bp.post("/<int:group_id>/delete")
 def delete(group_id):
     service.delete_group(group_id)
-    return ""
+    return listing_changed("")
 
 
 @bp.get("/<int:group_id>")

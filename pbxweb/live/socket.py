@@ -79,9 +79,13 @@ def socket(ws):
         checked = time.monotonic()
         while True:
             try:
-                message = queue.get(timeout=recheck)
+                # Under load a message is often there already: no timer to start and cancel for it.
+                message = queue.get_nowait()
             except Empty:
-                message = None
+                try:
+                    message = queue.get(timeout=recheck)
+                except Empty:
+                    message = None
             if time.monotonic() - checked >= recheck:
                 # Changed (a role, the groups, having a phone) or ended: close. The browser reconnects
                 # and is sent every panel as it may now see them, or is refused.

@@ -130,12 +130,3 @@ def _send(fields: dict) -> bool:
             raise v.Conflict({"extension": "Asterisk has it in no queue yet: try again in a moment"})
         raise v.Unavailable({"_": f"Asterisk refused the pause: {message}"})
     return True
-
-
-def pausable_extensions(user) -> list:
-    """Whom this user may pause: themselves, or (admins, managers) every active extension in a group."""
-    if user.role not in PAUSES_OTHERS:
-        return [user.extension] if user.extension is not None else []
-    members = sa.select(GroupMember.extension_id)
-    return list(db.session.scalars(sa.select(Extension).where(Extension.is_active, Extension.id.in_(members))
-                                   .order_by(Extension.number)))

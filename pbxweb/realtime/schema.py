@@ -145,6 +145,11 @@ def _cdr_table() -> sa.Table:
         # The few legs of pick-ups from the dashboard (the agent's phone running Bridge), for the group report.
         sa.Index("ix_cdr_pickups", "start", postgresql_where=sa.text("lastapp = 'Bridge'"),
                  sqlite_where=sa.text("lastapp = 'Bridge'")),
+        # The legs an extension took part in on either channel (`PJSIP/1001-%`): the call log's extension
+        # filter and every agent's own call log. A prefix LIKE reads an index of the pattern opclass whatever
+        # the database's collation.
+        sa.Index("ix_cdr_channel", "channel", postgresql_ops={"channel": "text_pattern_ops"}),
+        sa.Index("ix_cdr_dstchannel", "dstchannel", postgresql_ops={"dstchannel": "text_pattern_ops"}),
     )
 
 

@@ -104,23 +104,31 @@ def own_card(user) -> dict | None:
     return _card(row) if row is not None else None
 
 
-def presence(user, numbers, view: PresenceView) -> list[dict]:
-    """Those of `numbers` (on the viewer's page) that are still in view, with their status."""
-    query = _cards(_scope(store.visible_group_ids(db.session, user), view.group)).where(Extension.number.in_(sorted(numbers)))
-    return [_card(row) for row in db.session.execute(query.order_by(Extension.number))]
+def presence(user, numbers, view: PresenceView, message: dict | None = None) -> list[dict]:
+    """Those of `numbers` (on the viewer's page) that are still in view, with their status. With the live
+    `message` they changed in: read once per message for all viewers of the same scope (roles that see every
+    group share it), not once per kind of viewer."""
+    scope = _scope(store.visible_group_ids(db.session, user), view.group)
+    key = (_scope_key(scope), frozenset(numbers))
+    read = {} if message is None else message.setdefault("_cards", {})
+    if key not in read:
+        query = _cards(scope).where(Extension.number.in_(sorted(numbers)))
+        read[key] = [_card(row) for row in db.session.execute(query.order_by(Extension.number))]
+    return read[key]
 
 
 def _counts(scope: set[int] | None) -> dict[str, int]:
     status = store.status_t
     member = GroupMember.__table__
-    paused = sa.select(member.c.extension_id).where(member.c.extension_id == Extension.id, member.c.paused)
+    # One set of the paused, not a look-up per extension (a third of the time at 20,000).
+    paused = sa.select(member.c.extension_id).where(member.c.paused)
     if scope is not None:
         paused = paused.where(member.c.group_id.in_(scope))
     state = sa.case(
         (sa.func.coalesce(status.c.registration, "offline") != "registered", "offline"),
         (status.c.device_state.in_(("RINGING", "RINGINUSE")), "ringing"),
         (status.c.device_state.in_(("INUSE", "BUSY", "ONHOLD")), "in_call"),
-        (sa.exists(paused), "paused"),
+        (Extension.id.in_(paused), "paused"),
         else_="idle",
     ).label("state")
     per_extension = _in_scope(
@@ -293,7 +301,7 @@ def changes(user, message: dict, view: PresenceView, shown: frozenset) -> str:
         parts.append(render_template("dashboard/_presence.html", page=presence_page(user, view), ami=ami, oob=True, user=user))
     elif message.get("extensions"):
         changed = shown.intersection(message["extensions"])
-        for extension in presence(user, changed, view) if changed else ():
+        for extension in presence(user, changed, view, message) if changed else ():
             parts.append(render_template("dashboard/_extension.html", extension=extension, ami=ami, oob=True, user=user))
     if message.get("counts"):
         moved = _moved_counts(user, view, message)

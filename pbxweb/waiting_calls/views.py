@@ -22,8 +22,8 @@ def index():
     if is_fragment():  # a search, a group or a page of the presence grid: that panel alone
         return page_or_fragment("dashboard/index.html", "dashboard/_presence_view.html",
                                 **panels.presence_context(g.user, view))
-    pause = {"extensions": pauses.pausable_extensions(g.user), "reasons": pauses.reasons(),
-             "others": g.user.role in pauses.PAUSES_OTHERS}
+    others = g.user.role in pauses.PAUSES_OTHERS
+    pause = {"shown": others or g.user.extension is not None, "reasons": pauses.reasons(), "others": others}
     return page_or_fragment("dashboard/index.html", "dashboard/_presence_view.html", pause=pause,
                             **panels.context(g.user, view))
 

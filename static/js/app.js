@@ -83,6 +83,8 @@
     const open = toggle.getAttribute("aria-expanded") !== "true";
     toggle.setAttribute("aria-expanded", String(open));
     legs.hidden = !open;
+    // The legs are fetched the first time the call opens (hx-trigger="open-legs once").
+    if (open) htmx.trigger(legs.querySelector("[hx-get]"), "open-legs");
   });
 
   // Waiting callers: the wait ticks here, every second, from the time they joined (no push per second);
