@@ -359,6 +359,23 @@ def test_only_an_admin_exports_passwords(app, api):
     assert browser.get("/extensions/export.csv?passwords=1").status_code == 403
 
 
+def test_an_export_with_passwords_is_in_the_audit_log_from_the_page_and_the_cli(admin, api, db, runner):
+    for number in ("2001", "2002"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    db.session.execute(sa.delete(AuditEntry))
+    db.session.commit()
+    admin.get("/extensions/export.csv")
+    assert _audit(db) == []  # without the passwords, nothing secret left
+    admin.get("/extensions/export.csv?passwords=1")
+    runner.invoke(args=["pbx", "export-extensions", "--passwords"])
+    entries = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(e.actor, e.action, e.object_type, e.changes) for e in entries] == [
+        ("user:alice", "download", "SIP passwords", {"extensions": "all 2"}),
+        ("cli", "download", "SIP passwords", {"extensions": "all 2"})]
+    page = admin.get("/extensions").get_data(as_text=True)
+    assert 'data-confirm="Download every extension' in page and "passwords=1" in page
+
+
 def test_the_cli_imports_all_or_nothing_and_exports(runner, tmp_path, rows):
     good = tmp_path / "good.csv"
     good.write_text("number,name\n3001,Ann\n3002,Bob\n")
