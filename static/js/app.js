@@ -36,6 +36,13 @@
     if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
       const panel = document.getElementById("panel");
       if (!panel.open) panel.showModal();
+    }
+  });
+  // The first bad field gets the focus once htmx has settled: it focuses a form's [autofocus] field itself
+  // as it settles, after the swap.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
+      const panel = document.getElementById("panel");
       const bad = panel.querySelector("[aria-invalid=true]") || panel.querySelector("[autofocus]") ||
         panel.querySelector("input:not([type=hidden]), select, textarea");
       if (bad) bad.focus();
