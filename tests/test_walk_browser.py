@@ -390,4 +390,13 @@ def test_every_page_loads_clean_and_fits(walk, office, width, username, paths):
     if username == "alice":
         page.click("text=New group")
         page.wait_for_selector("#panel[open]")
+        # Each way of ringing said in full, Asterisk's name beside it as a hint.
+        choices = page.locator("#panel fieldset.strategies label")
+        assert choices.count() == 6
+        hunt = choices.filter(has_text="In order (hunt)")
+        assert "Rings one member at a time" in hunt.inner_text() and "Asterisk: linear" in hunt.inner_text()
         w.look("groups-new-strategies")
+        page.fill("#panel input[name=name]", "Night line")
+        hunt.click()
+        page.click("#panel button[type=submit]")
+        page.wait_for_selector("tr:has-text('Night line') >> text=In order (hunt)")
