@@ -364,6 +364,11 @@ def test_every_page_loads_clean_and_fits(walk, office, width, username, paths):
         if path.startswith("/calls/stats"):
             # Figures keep their columns on a phone (scrolling sideways in their box): bare numbers say nothing.
             assert page.locator(".table-wrap.figures thead th").first.is_visible()
+        if path == "/":
+            # The counts by state read alike, each with its shape: Paused is no smaller, shapeless word.
+            looks = page.locator("#presence-counts .state").evaluate_all(
+                "spans => spans.map(s => [getComputedStyle(s).display, getComputedStyle(s).fontSize])")
+            assert len(looks) == 5 and len(set(map(tuple, looks))) == 1, looks
         if path == "/" and username == "alice":
             # Names are not cut in the grid: the longest a caller id holds shows whole.
             name = page.locator("#ext-card-2005 .ext-name")
