@@ -304,6 +304,9 @@ def test_a_new_did_refreshes_the_count_and_a_refused_trunk_keeps_its_typed_passw
     page.wait_for_selector("text=2 inbound numbers")
     # Sorted by number, as the listing is when the page opens.
     assert page.locator("tbody tr").first.inner_text().startswith("31201234500")
+    # The switch says what it switches, as a card on a phone too.
+    shown = page.locator("#did-2 td[data-label=Active]").evaluate("td => getComputedStyle(td, '::before').content")
+    assert shown == ('"Active: "' if w.width == "phone" else "none")
     w.look("dids-1-created")
 
     w.go("/trunks")
