@@ -223,6 +223,9 @@ def test_an_import_previews_its_rows_then_offers_its_passwords_once(walk, tmp_pa
     preview = page.locator("#import-preview tbody")
     assert preview.locator("td:nth-child(2)").all_inner_texts() == ["3001", "3002", "3003"]
     assert preview.locator("td:nth-child(3)").all_inner_texts() == ["Ines Bakker", "Jon de Wit", "Karin Smit"]
+    # A bare "yes" and "generated" say what they are, as a card on a phone too.
+    shown = preview.locator("td[data-label=Voicemail]").first.evaluate("td => getComputedStyle(td, '::before').content")
+    assert shown == ('"Voicemail: "' if w.width == "phone" else "none")
     w.look("import-3-preview", full_page=True)
     page.click("button:has-text('Import 3 extensions')")
     page.wait_for_selector("text=Imported 3 extensions.")
