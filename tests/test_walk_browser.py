@@ -86,6 +86,14 @@ CUT_PLACEHOLDERS = """() => {
   }).map(input => input.placeholder);
 }"""
 
+# A section's title set larger than its page's own (Pico's h2 is larger than our page title).
+TITLES_ABOVE_THE_PAGES = """() => {
+  const title = document.querySelector("main h1");
+  if (!title) return [];
+  const size = element => parseFloat(getComputedStyle(element).fontSize);
+  return [...document.querySelectorAll("main h2")].filter(h2 => size(h2) > size(title)).map(h2 => h2.textContent.trim());
+}"""
+
 
 class Walk:
     """One person's browser on the served app at one width: each step is looked at (screenshot) and checked
@@ -111,6 +119,8 @@ class Walk:
         assert self.failed_loads == [], name
         cut = self.page.evaluate(CUT_PLACEHOLDERS)
         assert cut == [], f"{name}: placeholders cut off at {self.width} width"
+        louder = self.page.evaluate(TITLES_ABOVE_THE_PAGES)
+        assert louder == [], f"{name}: section titles larger than the page's"
 
     def confirm(self, expected: str) -> None:
         dialog = self.page.wait_for_selector("#confirm-dialog[open]")
