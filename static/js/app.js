@@ -36,16 +36,11 @@
     if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
       const panel = document.getElementById("panel");
       if (!panel.open) panel.showModal();
-    }
-  });
-  // The first bad field gets the focus once htmx has settled: it focuses a form's [autofocus] field itself
-  // as it settles, after the swap.
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
-      const panel = document.getElementById("panel");
-      const bad = panel.querySelector("[aria-invalid=true]") || panel.querySelector("[autofocus]") ||
-        panel.querySelector("input:not([type=hidden]), select, textarea");
-      if (bad) bad.focus();
+      const bad = panel.querySelector("[aria-invalid=true]");
+      // htmx focuses a form's [autofocus] field as it settles, after this: the first bad field keeps the focus.
+      if (bad) panel.querySelectorAll("[autofocus]").forEach(function (field) { field.removeAttribute("autofocus"); });
+      const first = bad || panel.querySelector("[autofocus]") || panel.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
     }
   });
   document.addEventListener("closePanel", function () {
