@@ -429,6 +429,12 @@ def test_the_audit_log_says_fields_in_words_in_the_site_time_zone(admin, app, db
     assert local.strftime("%Y-%m-%d %H:%M") in page and "UTC" not in page
 
 
+def test_an_empty_value_in_the_audit_log_reads_as_a_dash():
+    from pbxweb.audit import describe
+
+    assert describe({"match": [None, ""], "description": ["Main line", ""]}) == ["Calls from: —", "Description: Main line → —"]
+
+
 def test_ring_strategies_are_named_as_people_say_them_with_asterisks_name_as_a_hint(admin, api):
     group = api.post("/api/groups", json={"name": "Support", "ring_strategy": "hunt"}).get_json()["id"]
     listing = admin.get("/groups").get_data(as_text=True)

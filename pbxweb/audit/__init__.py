@@ -64,7 +64,7 @@ LABELS = {
 
 
 def _word(value) -> str:
-    if value is None:
+    if value is None or value == "":  # an empty value read as "Calls from: ;"
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
