@@ -1,7 +1,8 @@
 """Issue 17's flows walked end to end in a real browser, at desktop (1440×900) and phone (390×844) width, on the
 app as deployed (gunicorn's gevent worker with the listener inside, the test AMI server as Asterisk). Every step
-is screenshotted (PBX_SCREENSHOTS) for a person to look at; every page fails the test on a console error, a
-failed load (a favicon's 404 among them) or, at phone width, a page wider than the screen.
+is screenshotted (PBX_SCREENSHOTS) for a person to look at; every step fails the test on a console error, a
+failed load (a favicon's 404 among them), a page wider than the screen, a placeholder cut off, or a section title
+set larger than its page's.
 
 Steps other browser tests check in depth are only passed through here: the call log's filters and legs
 (test_pages_browser.py::test_the_call_log_filters_and_expands_a_call)."""
@@ -42,9 +43,9 @@ def mail(monkeypatch, tmp_path):
 
 @pytest.fixture
 def office(api, site, db):
-    """On top of the served site (alice, admin on 1002; carl, agent of Support on 1003): eight people, one
-    name long and one with an apostrophe and an ampersand, a hunt group "Front desk" of 2001–2004, a DID, a trunk, pause reasons
-    and a few of Support's calls."""
+    """On top of the served site (alice, admin on 1002; carl, agent of Support on 1003): eight people (one name
+    as long as a caller id holds, one with an apostrophe and an ampersand), a hunt group "Front desk" of
+    2001–2004, a DID, a trunk, pause reasons and a few of Support's calls."""
     from .test_cdr import leg, qlog
 
     for number, name in PEOPLE:
@@ -105,14 +106,12 @@ class Walk:
         page.on("response", lambda r: r.status >= 404 and self.failed_loads.append(f"{r.status} {r.url}"))
         page.set_viewport_size(WIDTHS[width])
 
-    def go(self, path: str):
-        response = self.page.goto(f"{self.base}{path}")
-        assert response.status == 200, path
+    def go(self, path: str) -> None:
+        assert self.page.goto(f"{self.base}{path}").status == 200, path
         self.page.wait_for_load_state("networkidle")
-        return response
 
     def look(self, name: str, full_page: bool = False) -> None:
-        """Screenshot this step, and hold the page to what every page owes: nothing wider than the screen."""
+        """Screenshot this step, and hold the page to what every page owes (the module's docstring)."""
         self.page.screenshot(path=str(self.folder / f"walk-{name}-{self.width}.png"), full_page=full_page)
         overflow = self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page is {overflow}px wider than the {self.width} screen"
