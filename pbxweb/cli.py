@@ -193,6 +193,8 @@ def export_extensions_command(file, passwords):
     """Write every extension as CSV to FILE (standard output by default)."""
     from .extensions import csv_io
 
+    if passwords:
+        csv_io.record_password_export()
     for line in csv_io.export_rows(with_passwords=passwords):
         file.write(line)
 

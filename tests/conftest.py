@@ -2,7 +2,9 @@
 an API client with a bearer token, and a look into Asterisk's realtime tables."""
 
 import os
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import gevent
@@ -11,12 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from pbxweb import create_app
+from pbxweb.auth.service import create_user
 from pbxweb.cdr.kept import exports as kept_exports, kept as kept_statistics
 from pbxweb.ext import db as _db
 from pbxweb.realtime.mapping import REASON_PAUSED_MARKER, marker_rows
 from pbxweb.realtime.schema import TABLES
 
-from .pgcluster import Cluster
+from .pgcluster import Cluster, free_port
 
 # Asterisk 22.10.1 as captured (schema CSVs, AMI transcripts): the repository carries its own copy.
 ASTERISK_FACTS = Path(__file__).resolve().parent / "fixtures" / "asterisk"
@@ -280,3 +283,83 @@ def screenshots(tmp_path_factory) -> Path:
     return folder
 
 
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def sign_in(page, live_server, username="alice", password="correct horse battery"):
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+
+
+# --- the app as deployed: gunicorn's gevent worker with the listener inside, on the test AMI server --------
+
+
+@pytest.fixture
+def site(app, api, db, ami_server):
+    """Sales (group 1, the captures' extgroup_1) rings 1001 and 1002; Support rings 1003. alice (admin) has
+    extension 1002; carl is an agent of Support only."""
+    for number in ("1001", "1002", "1003"):
+        api.post("/api/extensions", json={"number": number, "name": f"Agent {number}"})
+    sales = api.post("/api/groups", json={"name": "Sales", "members": [{"number": "1001"}, {"number": "1002"}]}).get_json()
+    support = api.post("/api/groups", json={"name": "Support", "members": [{"number": "1003"}]}).get_json()
+    assert sales["id"] == 1
+    create_user("alice", "admin", "correct horse battery", "1002")
+    create_user("carl", "agent", "correct horse battery", "1003")
+    return {"sales": sales["id"], "support": support["id"]}
+
+
+@pytest.fixture
+def server(app, site, ami_server, db):
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1, its listener connected to the test AMI server."""
+    from .test_deploy import BIN, ROOT, connected, die_with_us, stop, wait
+
+    port = free_port()
+    environment = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test-only-key",
+                   "AMI_HOST": "127.0.0.1", "AMI_PORT": str(ami_server.port), "AMI_USERNAME": ami_server.username,
+                   "AMI_SECRET": ami_server.secret, "PBX_SECURE_COOKIES": os.environ.get("PBX_SECURE_COOKIES", "off")}
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_us,
+    )
+
+    def answers():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        assert wait(answers, process), "gunicorn did not answer"
+        assert wait(lambda: connected(db), process), "the listener did not connect"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def person(browser):
+    """Opens the dashboard as someone; the test fails if any of their consoles reported an error."""
+    contexts = []
+    errors = []
+
+    def open_as(live, username):
+        context = browser.new_context(viewport=DESKTOP)
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = console_errors(page)
+        errors.append(page.console_errors)
+        frames = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+        sign_in(page, live, username)
+        page.wait_for_selector("#ami-banner .banner.ok")
+        return page, frames
+
+    yield open_as
+    for context in contexts:
+        context.close()
+    assert [e for page_errors in errors for e in page_errors] == [], "a browser console reported errors"

@@ -13,8 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pbxweb.auth.service import create_token, create_user
 
 from .conftest import stored_waiting_caller
-from .test_dashboard_browser import server  # noqa: F401 — a fixture
-from .test_dashboard_browser import site  # noqa: F401 — a fixture
 
 
 def post(url: str, token: str, body: dict) -> tuple[int, dict]:
@@ -45,7 +43,7 @@ def a_caller_waits(ami_server, db) -> str:
     return stored_waiting_caller(db)
 
 
-def test_forty_click_to_calls_at_once_place_exactly_six(server, ami_server):  # noqa: F811
+def test_forty_click_to_calls_at_once_place_exactly_six(server, ami_server):
     ami_server.answer_from("queue-pickup-bridge.ami", "originate-1")
     token = create_token("alice")
     answers = all_at_once([(f"{server}/api/calls", token, {"number": "1001"})] * 40)
@@ -53,7 +51,7 @@ def test_forty_click_to_calls_at_once_place_exactly_six(server, ami_server):  # 
     assert len(ami_server.actions("Originate")) == 6
 
 
-def test_forty_redirects_at_once_send_exactly_six(server, ami_server, db):  # noqa: F811
+def test_forty_redirects_at_once_send_exactly_six(server, ami_server, db):
     ami_server.answer_from("queue-redirect.ami", "redirect-2")
     uniqueid = a_caller_waits(ami_server, db)
     token = create_token("alice")
@@ -62,7 +60,7 @@ def test_forty_redirects_at_once_send_exactly_six(server, ami_server, db):  # no
     assert len(ami_server.actions("Redirect")) == 6
 
 
-def test_redirects_while_asterisk_streams_events_are_each_answered_as_done(server, ami_server, db):  # noqa: F811
+def test_redirects_while_asterisk_streams_events_are_each_answered_as_done(server, ami_server, db):
     """Each action connection logs in once; its reader never shares a socket (a lost answer came out as 503)."""
     ami_server.answer_from("queue-redirect.ami", "redirect-2")
     uniqueid = a_caller_waits(ami_server, db)

@@ -12,8 +12,7 @@ from psycopg2.extensions import set_wait_callback
 from pbxweb.auth.service import create_token
 from pbxweb.extensions import csv_io
 
-from .test_dashboard_browser import server, site  # noqa: F401 — fixtures
-from .test_pages_browser import sign_in
+from .conftest import sign_in
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ def test_hundreds_of_realtime_rows_are_written_exactly_on_a_green_connection(app
     assert rows("ps_endpoints")[1]["callerid"] == "\"O'Neil, Jr 1\" <3001>"
 
 
-def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn_with_its_passwords(server, browser, rows,  # noqa: F811
+def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn_with_its_passwords(server, browser, rows,
                                                                                         tmp_path):
     csv_file = tmp_path / "phones.csv"
     csv_file.write_text("number,name\n" + "".join(f"{4000 + i},Phone {i}\n" for i in range(1000)))
@@ -61,7 +60,7 @@ def test_a_thousand_row_csv_imports_through_the_page_under_gunicorn_with_its_pas
     assert len(lines) == 1001
 
 
-def test_a_group_of_220_members_is_saved_through_the_api_under_gunicorn(server, site, rows):  # noqa: F811
+def test_a_group_of_220_members_is_saved_through_the_api_under_gunicorn(server, site, rows):
     lines = ["number,name"] + [f"{5000 + i},Agent {i}" for i in range(220)]
     assert csv_io.import_extensions("\n".join(lines).encode(), dry_run=False).created == 220
     body = json.dumps({"members": [{"number": str(5000 + i), "penalty": i % 3} for i in range(220)]}).encode()

@@ -2,9 +2,8 @@
 server answering the call-back's Originate as Asterisk did): it loads itself, calls back, shows who does to
 another person's dashboard, and clears a row by hand. Screenshots at desktop and phone width."""
 
-from .test_dashboard_browser import person, server, site  # noqa: F401 — the served dashboard and its people
 from .test_missed_callers import write_missed
-from .test_pages_browser import PHONE
+from .conftest import PHONE
 
 CALLERS = (  # number, name, seconds ago, seconds waited — Sales (1) unless said
     ("0612340001", "Smit Installaties", 3000, 95),

@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 
 from .pgcluster import free_port
-from .test_dashboard_browser import server as gunicorn_server  # noqa: F401 — a fixture
-from .test_dashboard_browser import site  # noqa: F401 — a fixture
 from .test_deploy import ROOT, die_with_us
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -95,8 +93,8 @@ def behind_proxy(monkeypatch):
     monkeypatch.setenv("PBX_SECURE_COOKIES", "on")
 
 
-def test_a_page_and_the_live_socket_work_through_the_shipped_nginx_site(behind_proxy, gunicorn_server, nginx, browser):  # noqa: F811
-    front = nginx(gunicorn_server)
+def test_a_page_and_the_live_socket_work_through_the_shipped_nginx_site(behind_proxy, server, nginx, browser):
+    front = nginx(server)
     context = browser.new_context(ignore_https_errors=True)
     try:
         page = context.new_page()

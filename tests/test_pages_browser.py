@@ -8,7 +8,7 @@ from werkzeug.serving import make_server
 
 from pbxweb.auth.service import create_user
 
-from .conftest import console_errors
+from .conftest import DESKTOP, PHONE, console_errors, sign_in
 from .test_live_api import site as live_site  # noqa: F401 — a fixture
 
 
@@ -61,8 +61,6 @@ def test_a_wrong_password_is_refused_in_the_browser(app, live_server, page):
 # --- the admin pages -----------------------------------------------------------------------------------
 
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jon")
 LAST_NAMES = ("Martin", "Okafor", "Lindqvist", "Ramos")
 
@@ -74,14 +72,6 @@ def submit_new_extension(page, number: str, name: str) -> None:
     page.fill("#panel input[name=number]", number)
     page.fill("#panel input[name=name]", name)
     page.click("#panel button[type=submit]")
-
-
-def sign_in(page, live_server, username="alice", password="correct horse battery"):
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/")
 
 
 @pytest.fixture

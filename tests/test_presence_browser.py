@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from .test_dashboard_browser import person, server, site  # noqa: F401 — fixtures
-from .test_pages_browser import PHONE
+from .conftest import PHONE
 
 FIRST_NAMES = ("Ann", "Bob", "Chloé", "Dev", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jon")
 LAST_NAMES = ("Martin", "O'Neil & Sons", "Lindqvist", "Ramos")
@@ -33,7 +32,7 @@ def caller_joins(index: int, number: str, name: str, queue: str) -> bytes:
 
 
 @pytest.fixture
-def crowd(api, site):  # noqa: F811
+def crowd(api, site):
     """120 more extensions (2000…2119) in three more teams of 40: 123 in all, two pages of the grid."""
     numbers = [str(2000 + i) for i in range(120)]
     for i, number in enumerate(numbers):
@@ -48,7 +47,7 @@ def cards(page) -> int:
     return page.locator("#presence-grid .ext-card").count()
 
 
-def test_the_grid_pages_searches_and_takes_pushes_for_the_page_shown(crowd, server, person, ami_server, screenshots):  # noqa: F811
+def test_the_grid_pages_searches_and_takes_pushes_for_the_page_shown(crowd, server, person, ami_server, screenshots):
     ami_server.push(*(contact(n) for n in ("1001", "1002", *crowd[:30])))
     ami_server.push(*(device(n, "INUSE") for n in crowd[1:8]), device("2009", "RINGING"))
     ami_server.push(*(caller_joins(i, number, name, "extgroup_1" if i % 2 else "extgroup_3")
@@ -82,7 +81,7 @@ def test_the_grid_pages_searches_and_takes_pushes_for_the_page_shown(crowd, serv
     admin.screenshot(path=str(screenshots / "dashboard-bounded-phone.png"), full_page=True)
 
 
-def test_an_agent_sees_its_group_and_its_counts(crowd, server, person, ami_server, screenshots):  # noqa: F811
+def test_an_agent_sees_its_group_and_its_counts(crowd, server, person, ami_server, screenshots):
     agent, _ = person(server, "carl")  # Support: 1003 alone
     assert cards(agent) == 1
     assert "Offline 1" in " ".join(agent.inner_text("#presence-counts").split())

@@ -16,8 +16,6 @@ from pbxweb.models import ApiToken, AuditEntry, BrowserSession, User, utcnow
 
 from .conftest import Api
 from .test_access import signed_in
-from .test_dashboard_browser import server  # noqa: F401 — a fixture
-from .test_dashboard_browser import site  # noqa: F401 — a fixture
 
 HX = {"HX-Request": "true"}
 
@@ -36,7 +34,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def test_a_cookie_replayed_after_logout_opens_nothing_under_gunicorn(server):  # noqa: F811
+def test_a_cookie_replayed_after_logout_opens_nothing_under_gunicorn(server):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
 

@@ -10,11 +10,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from .conftest import console_errors
-from .test_dashboard_browser import site  # noqa: F401 — a fixture
+from .conftest import DESKTOP, console_errors
 from .test_deploy import stop, wait
 from .test_nginx import behind_proxy, nginx  # noqa: F401 — fixtures
-from .test_pages_browser import DESKTOP
 from .test_workers import answers, gunicorn, workers_of
 
 # The listener's advisory-lock retry (2 s), its login to Asterisk and the snapshot, with room to spare.

@@ -5,9 +5,7 @@ import time
 
 import pytest
 
-from .conftest import until
-from .test_dashboard_browser import person, server, site  # noqa: F401 — gunicorn, its site and signed-in pages
-from .test_pages_browser import DESKTOP, PHONE
+from .conftest import DESKTOP, PHONE, until
 from .test_voicemail_messages import WAV, leave
 
 

@@ -19,7 +19,7 @@ from pbxweb.auth.service import create_token, create_user
 
 from .conftest import stored_waiting_caller
 from .pgcluster import free_port
-from .test_dashboard_browser import DEVICE_RINGING, site  # noqa: F401 — a fixture
+from .test_dashboard_browser import DEVICE_RINGING
 from .test_deploy import BIN, ROOT, connected, die_with_us, stop, wait
 
 PASSWORD = "correct horse battery"
@@ -52,7 +52,7 @@ def answers(port: int) -> bool:
 
 
 @pytest.fixture
-def two_workers(app, site, ami_server, db):  # noqa: F811
+def two_workers(app, site, ami_server, db):
     """(port, worker pids) of gunicorn as deployed with `--workers 2`, its listener connected."""
     process, port = gunicorn(app, ami_server, "--workers", "2")
     try:

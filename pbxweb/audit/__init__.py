@@ -64,7 +64,7 @@ LABELS = {
 
 
 def _word(value) -> str:
-    if value is None:
+    if value is None or value == "":  # an empty value read as "Calls from: ;"
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -130,7 +130,8 @@ def _member_entries(member: GroupMember, session: Session) -> list[tuple[str, di
     # Taken out of the group's list, it is deleted as an orphan during this flush without ever being in
     # session.deleted.
     if member in session.deleted or member.group is None:
-        return [(group.name, {f"member {number}": ["member", "removed"]})]
+        # Said as a sentence ("Member 2004 removed"): an old → new pair read "member → removed".
+        return [(group.name, {f"member {number}": "removed"})]
     changes = {}
     for key, (old, new) in _changes(session, member, set(), False).items():
         if key == "position":

@@ -145,6 +145,8 @@ def export_csv():
     with_passwords = request.args.get("passwords") == "1"
     if with_passwords and g.user.role != "admin":
         return error_response(403, {"_": "only an admin may export SIP passwords"})
+    if with_passwords:
+        csv_io.record_password_export()
     name = "extensions-with-passwords.csv" if with_passwords else "extensions.csv"
     lines = stream_with_context(csv_io.export_rows(with_passwords))
     return Response(lines, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})

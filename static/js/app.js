@@ -3,22 +3,31 @@
 (function () {
   "use strict";
 
-  // hx-confirm asks in our own dialog, naming the object, instead of the browser's window.confirm.
-  document.addEventListener("htmx:confirm", function (event) {
-    if (!event.detail.question) return;
-    event.preventDefault();
+  // Confirmations ask in our own dialog, naming the object, instead of the browser's window.confirm.
+  function ask(question, label, onYes) {
     const dialog = document.getElementById("confirm-dialog");
-    dialog.querySelector("#confirm-question").textContent = event.detail.question;
-    const yes = dialog.querySelector("[data-answer=yes]");
-    yes.textContent = event.detail.elt.dataset.confirmLabel || "Delete";
+    dialog.querySelector("#confirm-question").textContent = question;
+    dialog.querySelector("[data-answer=yes]").textContent = label || "Delete";
     dialog.onclick = function (click) {
       const answer = click.target.dataset && click.target.dataset.answer;
       if (!answer) return;
       dialog.close();
-      if (answer === "yes") event.detail.issueRequest(true);
+      if (answer === "yes") onYes();
     };
     dialog.showModal();
     dialog.querySelector("[data-answer=no]").focus();
+  }
+  document.addEventListener("htmx:confirm", function (event) {
+    if (!event.detail.question) return;
+    event.preventDefault();
+    ask(event.detail.question, event.detail.elt.dataset.confirmLabel, function () { event.detail.issueRequest(true); });
+  });
+  // A link that downloads something sensitive (a file is no htmx request) asks the same way.
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest("a[data-confirm]");
+    if (!link) return;
+    event.preventDefault();
+    ask(link.dataset.confirm, link.dataset.confirmLabel, function () { window.location.href = link.href; });
   });
 
   // Forms open in the panel dialog: whatever htmx swaps into #panel-body shows it; the server closes it
@@ -27,9 +36,11 @@
     if (event.detail.target && event.detail.target.id === "panel-body" && event.detail.target.children.length) {
       const panel = document.getElementById("panel");
       if (!panel.open) panel.showModal();
-      const bad = panel.querySelector("[aria-invalid=true]") || panel.querySelector("[autofocus]") ||
-        panel.querySelector("input:not([type=hidden]), select, textarea");
-      if (bad) bad.focus();
+      const bad = panel.querySelector("[aria-invalid=true]");
+      // htmx focuses a form's [autofocus] field as it settles, after this: the first bad field keeps the focus.
+      if (bad) panel.querySelectorAll("[autofocus]").forEach(function (field) { field.removeAttribute("autofocus"); });
+      const first = bad || panel.querySelector("[autofocus]") || panel.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
     }
   });
   document.addEventListener("closePanel", function () {
