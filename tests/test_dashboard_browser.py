@@ -5,6 +5,8 @@ import urllib.request
 
 import pytest
 
+from pbxweb.auth.service import create_user
+
 from .conftest import PHONE
 
 DEVICE_RINGING = b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1002\r\nState: RINGING\r\n\r\n"

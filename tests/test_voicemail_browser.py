@@ -76,3 +76,28 @@ def test_an_agent_pauses_from_the_dashboard_and_the_card_says_so(voicemail, serv
     page.set_viewport_size(DESKTOP)
     page.click(".pause-form button[value=false]")
     page.wait_for_selector("#pause-notice .notice >> text=You are back in every group.", timeout=5000)
+
+
+def test_a_manager_types_whom_to_pause_picks_them_and_asterisk_is_told(voicemail, server, person, ami_server, screenshots):
+    """Whom to pause is a picker that asks as one types (at 20,000 extensions a select of them all was a
+    megabyte of dashboard)."""
+    from pbxweb.auth.service import create_user
+
+    create_user("mia", "manager", "correct horse battery")
+    page, _ = person(server, "mia")
+    who = page.locator(".pause-form input[name=extension]")
+    assert who.input_value() == ""  # a manager with no phone of her own names someone
+    who.press_sequentially("100")
+    page.wait_for_selector('#pause-who-options option[value="1001"]', state="attached", timeout=5000)
+    assert page.locator('#pause-who-options option[value="1001"]').text_content() == "1001 — Agent 1001"
+    who.fill("1001")
+    page.select_option(".pause-form select[name=reason]", "Meeting")
+    page.screenshot(path=str(screenshots / "pause-others-desktop.png"))
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(screenshots / "pause-others-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.click(".pause-form button[value=true]")
+    notice = page.wait_for_selector("#pause-notice .notice", timeout=5000)
+    assert notice.inner_text() == "1001 is paused in every group (Meeting)."
+    (sent,) = ami_server.actions("QueuePause")
+    assert (sent["Interface"], sent["Paused"], sent["Reason"]) == ("PJSIP/1001", "true", "Meeting")
