@@ -437,3 +437,21 @@ def test_the_last_seven_days_read_a_day_at_a_time_add_up_to_the_same_figures(app
     whole = service.statistics(service.iter_calls(filters), since=filters.start)
     by_day = kept.KeptStatistics().get(filters)
     assert by_day == whole and by_day.total.calls == 6 + 5
+
+
+def test_an_export_names_the_member_a_queue_log_calls_by_its_bare_name_and_follows_a_rename(api, db, calls):
+    """A member row written without the number in front (by hand, or before the mapping led with it): the export
+    reads the name among the phones the call rang, and is not kept past a rename."""
+    queue = f"extgroup_{calls['sales']}"
+    with db.engine.begin() as conn:
+        qlog(conn, "100.2", at=-2000, queue=queue, event="ENTERQUEUE", data=("", "0612345678", "1"))
+        qlog(conn, "100.2", at=-1990, queue=queue, event="CONNECT", agent="Agent 1002", data=("10", "100.2x", "4"))
+        qlog(conn, "100.2", at=-1960, queue=queue, event="COMPLETECALLER", agent="Agent 1002", data=("10", "30", "1"))
+
+    def answered_by():
+        rows = csv.DictReader(io.StringIO(api.get("/calls/export.csv").get_data(as_text=True)))
+        return next(r["answered_by"] for r in rows if r["linkedid"] == "100.2")
+
+    assert answered_by() == "1002"
+    assert api.patch("/api/extensions/1002", json={"name": "Someone Else"}).status_code == 200
+    assert answered_by() == ""

@@ -78,21 +78,23 @@ EXPORTS_BYTES = 32 << 20
 class KeptExports:
     max_bytes: int = EXPORT_BYTES
     total_bytes: int = EXPORTS_BYTES
-    exports: OrderedDict = field(default_factory=OrderedDict)  # (Filters, calls_version(), zone) → (bytes, chunks)
+    # (Filters, calls_version(), group names, zone) → (bytes, chunks)
+    exports: OrderedDict = field(default_factory=OrderedDict)
 
     def lines(self, filters: service.Filters):
         """The export's CSV, a chunk at a time: the chunks kept for these filters while no call was recorded
-        since, or read and streamed as they come (and kept, when small enough). An export that needed
+        and no group renamed since, or read and streamed as they come (and kept, when small enough). An export that needed
         extension names (a queue log naming a member without its number) depends on more than the calls,
         and is not kept."""
-        key = (filters, service.calls_version(), str(site_zone()))
+        groups = service.group_names()
+        key = (filters, service.calls_version(), tuple(sorted(groups.items())), str(site_zone()))
         if (kept_export := self.exports.get(key)) is not None:
             self.exports.move_to_end(key)
             yield from kept_export[1]
             return
         names = service.member_names()
         chunks, size = [], 0
-        for chunk in service.export_lines(filters, names=names):
+        for chunk in service.export_lines(filters, names=names, groups=groups):
             yield chunk
             if chunks is not None:
                 chunks.append(chunk)

@@ -508,11 +508,10 @@ def call_to_dict(call: Call) -> dict:
 
 
 def calls_version() -> tuple:
-    """What a call export is read from, in a few bytes: the newest call record and queue log row (Asterisk
-    only appends to both; nothing here deletes from them) and the group names it prints."""
-    newest = db.session.execute(sa.select(sa.select(sa.func.max(cdr_t.c.id)).scalar_subquery(),
-                                          sa.select(sa.func.max(queue_log_t.c.id)).scalar_subquery())).one()
-    return (*newest, tuple(sorted(group_names().items())))
+    """What calls are read from, in a few bytes: the newest call record and queue log row (Asterisk only
+    appends to both; nothing here deletes from them)."""
+    return tuple(db.session.execute(sa.select(sa.select(sa.func.max(cdr_t.c.id)).scalar_subquery(),
+                                              sa.select(sa.func.max(queue_log_t.c.id)).scalar_subquery())).one())
 
 
 def group_names() -> dict[int, str]:
@@ -622,10 +621,12 @@ EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direc
                   "answered_by", "wait_s", "talk_s", "position", "duration_s", "groups", "legs", "source", "linkedid")
 
 
-def export_lines(filters: Filters, chunk: int = 500, names: MemberNames | None = None):
+def export_lines(filters: Filters, chunk: int = 500, names: MemberNames | None = None,
+                 groups: dict[int, str] | None = None):
     """The matching calls as CSV, one line per call, a few hundred lines per piece, times in the site's zone;
-    cells a spreadsheet would run escaped; what is not known (a wait, a position) empty."""
-    names = group_names()
+    cells a spreadsheet would run escaped; what is not known (a wait, a position) empty. `groups`: the group
+    names (read here when not given)."""
+    groups = group_names() if groups is None else groups
     zone = site_zone()
     offsets: dict = {}
 
@@ -644,7 +645,7 @@ def export_lines(filters: Filters, chunk: int = 500, names: MemberNames | None =
     for call in iter_calls(filters, names=names):
         rows.append((when(call.started), when(call.ended), call.src, call.clid, call.dst, call.direction,
                      call.outcome, call.final_outcome, call.answered_by, call.wait, call.talk, call.position,
-                     call.duration, "; ".join(names.get(g, f"group {g}") for g in call.groups),
+                     call.duration, "; ".join(groups.get(g, f"group {g}") for g in call.groups),
                      len(call.legs), call.source, call.linkedid))
         if len(rows) >= chunk:
             yield csv_lines(rows)
