@@ -24,7 +24,6 @@ dashboards: every first frame within 5 s.
 
 import argparse
 import http.client
-import io
 import json
 import math
 import os
@@ -52,7 +51,7 @@ from pbxweb.realtime.schema import SYNCED_TABLES
 from pbxweb.site_time import site_zone
 from tests.pgcluster import free_port
 
-from .cdr import COLUMNS, DAYS, QUEUE_LOG_COLUMNS, Lines, calls, csv_chunks
+from .cdr import COLUMNS, DAYS, QUEUE_LOG_COLUMNS, calls, copy_rows
 from .push import Browsers, cpu_seconds, device_event
 from .setup import bench_app_with_ami
 
@@ -104,19 +103,7 @@ def seed_calls(records: int, today: int) -> None:
             for call in calls(count, end, days, seed):
                 yield from call[part]
 
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        for part, (table, columns) in enumerate((("cdr", COLUMNS), ("queue_log", QUEUE_LOG_COLUMNS))):
-            names = ", ".join(f'"{c}"' for c in columns)
-            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)",
-                               io.BufferedReader(Lines(csv_chunks(rows(part))), 1 << 20))
-        raw.commit()
-        cursor.execute("ANALYZE cdr")
-        cursor.execute("ANALYZE queue_log")
-        raw.commit()
-    finally:
-        raw.close()
+    copy_rows((("cdr", COLUMNS, rows(0)), ("queue_log", QUEUE_LOG_COLUMNS, rows(1))))
 
 
 def seed_people() -> dict:
