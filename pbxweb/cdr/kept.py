@@ -1,7 +1,7 @@
 """Call statistics and exports kept in each process. Reading every call of a day or a week is the dearest
 thing a page does (about a second at 30,000 calls a day), and the pages that show the figures (the
 statistics, the dashboard's Today) are opened far more often than the figures change. Statistics are kept
-for a while; an export, which must hold every call, for as long as no call record has been written since."""
+for a while; an export, which must hold every call, for as long as nothing it was read from has changed."""
 
 import time
 from collections import OrderedDict
@@ -83,9 +83,9 @@ class KeptExports:
 
     def lines(self, filters: service.Filters):
         """The export's CSV, a chunk at a time: the chunks kept for these filters while no call was recorded
-        and no group renamed since, or read and streamed as they come (and kept, when small enough). An export that needed
-        extension names (a queue log naming a member without its number) depends on more than the calls,
-        and is not kept."""
+        and no group renamed since, or read and streamed as they come (and kept, when small enough). An
+        export that needed extension names (a queue log naming a member without its number) depends on more
+        than the calls, and is not kept."""
         groups = service.group_names()
         key = (filters, service.calls_version(), tuple(sorted(groups.items())), str(site_zone()))
         if (kept_export := self.exports.get(key)) is not None:
