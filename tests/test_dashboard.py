@@ -219,3 +219,29 @@ def test_reading_statistics_lets_the_worker_serve_others_meanwhile(app, db, offi
     finally:
         ticker.kill()
     assert len(others) >= 5  # the other greenlet ran while the calls were read, not only after
+
+
+def test_requests_that_ask_for_figures_nobody_kept_yet_wait_for_one_reading(app):
+    """A worker just started: the first request reads the figures, the others asking meanwhile wait for it
+    instead of each reading a week of calls at once."""
+    import threading
+    import time
+
+    from pbxweb.cdr import kept
+
+    figures = kept.KeptStatistics()
+    reads = []
+
+    def slow_read():
+        reads.append(1)
+        time.sleep(0.3)
+        return {"answered": 7}
+
+    answers = []
+    askers = [threading.Thread(target=lambda: answers.append(figures.keep("week", slow_read))) for _ in range(5)]
+    for asker in askers:
+        asker.start()
+        time.sleep(0.02)
+    for asker in askers:
+        asker.join(5)
+    assert answers == [{"answered": 7}] * 5 and len(reads) == 1

@@ -3,6 +3,7 @@ thing a page does (about a second at 30,000 calls a day), and the pages that sho
 statistics, the dashboard's Today) are opened far more often than the figures change. Statistics are kept
 for a while; an export, which must hold every call, for as long as nothing it was read from has changed."""
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from . import service
 
 MAX_AGE = 30.0
 PAST_DAY_MAX_AGE = 600.0
+# How long a request waits for another's reading of the same figures before it reads them itself.
+READ_WAIT_SECONDS = 60.0
 # Reading a week of calls runs for about a second: it lets the rest of the worker run this often.
 TURN_SECONDS = 0.01
 
@@ -25,7 +28,7 @@ class KeptStatistics:
     # A day that is over: its calls are all written (but for a call still going on at midnight, rare).
     past_day_max_age: float = PAST_DAY_MAX_AGE
     figures: dict = field(default_factory=dict)  # key → (read at, how long kept, figures)
-    reading: set = field(default_factory=set)
+    reading: dict = field(default_factory=dict)  # key → set when its read is over
 
     def get(self, filters: service.Filters, fresh: bool = False) -> service.Statistics:
         """The statistics of these filters, at most `max_age` seconds old (`fresh`: read now). A period of
@@ -51,19 +54,27 @@ class KeptStatistics:
 
     def keep(self, key, read, fresh: bool = False, max_age: float | None = None):
         """`read()`'s figures, at most `max_age` (by default the kept's own) seconds old. While one request
-        reads them anew, the others are answered with the figures kept."""
+        reads them anew, the others are answered with the figures kept — or, with none kept yet (a worker
+        just started), wait for that read: fifty requests at once each reading a week of calls took them all
+        seconds."""
         max_age = self.max_age if max_age is None else max_age
         kept = self.figures.get(key)
         now = time.monotonic()
         if kept is not None and not fresh and (now - kept[0] < min(max_age, kept[1]) or key in self.reading):
             return kept[2]
-        self.reading.add(key)
+        if kept is None and (ongoing := self.reading.get(key)) is not None:
+            ongoing.wait(READ_WAIT_SECONDS)
+            if (kept := self.figures.get(key)) is not None:
+                return kept[2]
+        self.reading[key] = done = threading.Event()
         try:
             figures = read()
+            self.figures = {k: v for k, v in self.figures.items() if now - v[0] < v[1]}
+            self.figures[key] = (time.monotonic(), max_age, figures)
         finally:
-            self.reading.discard(key)
-        self.figures = {k: v for k, v in self.figures.items() if now - v[0] < v[1]}
-        self.figures[key] = (time.monotonic(), max_age, figures)
+            if self.reading.get(key) is done:
+                del self.reading[key]
+            done.set()
         return figures
 
 
