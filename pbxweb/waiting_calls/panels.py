@@ -69,11 +69,16 @@ def _in_scope(query, scope: set[int] | None):
     return query
 
 
-def _cards(scope: set[int] | None):
-    """The extensions in scope with what Asterisk last said of them, in one query."""
+def _with_status():
+    """Extensions with what Asterisk last said of them (a card's values), in one query."""
     status = store.status_t
-    return _in_scope(sa.select(Extension.number, Extension.name, *store.STATUS_COLUMNS)
-                     .select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number)), scope)
+    return (sa.select(Extension.number, Extension.name, *store.STATUS_COLUMNS)
+            .select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number)))
+
+
+def _cards(scope: set[int] | None):
+    """The extensions in scope with what Asterisk last said of them."""
+    return _in_scope(_with_status(), scope)
 
 
 def _card(row) -> dict:
@@ -96,11 +101,7 @@ def own_card(user) -> dict | None:
     """The card of the viewer's own extension (None: it has none), in view or not: its owner's state at a glance."""
     if user.extension_id is None:
         return None
-    status = store.status_t
-    query = (sa.select(Extension.number, Extension.name, *store.STATUS_COLUMNS)
-             .select_from(Extension.__table__.outerjoin(status, status.c.number == Extension.number))
-             .where(Extension.id == user.extension_id))
-    row = db.session.execute(query).first()
+    row = db.session.execute(_with_status().where(Extension.id == user.extension_id)).first()
     return _card(row) if row is not None else None
 
 
