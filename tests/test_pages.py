@@ -356,6 +356,15 @@ def test_the_export_escapes_cells_a_spreadsheet_would_run(admin, api):
     assert '2002,"\'+Bob, the boss",' in csv
     assert "password" not in csv.splitlines()[0]
 
+def test_an_export_after_an_edit_says_the_new_values_not_the_last_exports(admin, api):
+    api.post("/api/extensions", json={"number": "2001", "name": "Ann", "voicemail": True})
+    assert "2001,Ann," in admin.get("/extensions/export.csv").get_data(as_text=True)
+    api.patch("/api/extensions/2001", json={"name": "Ann Smith", "voicemail": False})
+    csv = admin.get("/extensions/export.csv").get_data(as_text=True)
+    assert "2001,Ann Smith," in csv and "2001,Ann," not in csv
+    assert csv.splitlines()[1].split(",")[3] == "no"
+
+
 
 def test_the_export_round_trips_through_the_import(admin, api, db):
     for number, name in (("2001", "=Sum"), ("2002", "Bob")):
