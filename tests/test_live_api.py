@@ -126,6 +126,27 @@ def test_a_committed_change_reaches_every_process_through_notify_and_a_rollback_
         listening.join(timeout=3)
 
 
+def test_changes_that_arrive_together_reach_each_dashboard_as_one_message(db):
+    stop = gevent.event.Event()
+    listening = gevent.spawn(hub.listen_forever, db.engine, stop)
+    queue = hub.hub.subscribe()
+    try:
+        gevent.sleep(0.3)
+        with hub.announcing(db.engine) as (conn, announce):
+            announce({"extensions": ["1002"], "waiting": [], "cdr": 0})
+            announce({"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1})
+            announce({"counts": True})
+            announce({"ami": False})
+        assert queue.get(timeout=3) == {"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1, "counts": True,
+                                        "ami": False}
+        gevent.sleep(0.3)
+        assert queue.empty()
+    finally:
+        hub.hub.unsubscribe(queue)
+        stop.set()
+        listening.join(timeout=3)
+
+
 def test_a_burst_of_changes_too_long_for_one_notify_arrives_whole(db):
     stop = gevent.event.Event()
     listening = gevent.spawn(hub.listen_forever, db.engine, stop)

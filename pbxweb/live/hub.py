@@ -82,8 +82,28 @@ def _payloads(message: dict) -> list[str]:
 
 
 def listen_forever(engine, stop=None) -> None:
-    """Forward NOTIFYs on CHANNEL to this process's hub; reconnects after a database failure."""
-    notifications(engine, CHANNEL, lambda payloads: [hub.publish(json.loads(p)) for p in payloads], stop)
+    """Forward NOTIFYs on CHANNEL to this process's hub, those that arrived together as one message;
+    reconnects after a database failure."""
+    notifications(engine, CHANNEL, lambda payloads: hub.publish(merged([json.loads(p) for p in payloads])), stop)
+
+
+# What a message lists: the extensions whose state changed, the waiting callers that came or went.
+LISTS = ("extensions", "waiting")
+
+
+def merged(messages: list[dict]) -> dict:
+    """Several messages as one that asks for all they asked for. Under load the NOTIFYs of a few flushes
+    arrive together; every open dashboard is woken, rendered for and sent to once for them, not once each."""
+    if len(messages) == 1:
+        return messages[0]
+    one: dict = {}
+    for message in messages:
+        for key, value in message.items():
+            if key in LISTS:
+                one.setdefault(key, set()).update(value)
+            else:
+                one[key] = one.get(key) or value
+    return {key: sorted(value) if key in LISTS else value for key, value in one.items()}
 
 
 def notifications(engine, channel: str, deliver, stop=None) -> None:
