@@ -137,6 +137,25 @@ def test_a_push_reads_the_changed_cards_once_for_every_role_that_sees_every_grou
     assert len(card_reads) == 2
 
 
+def test_a_card_says_what_changed_since_it_was_last_shown_never_a_kept_rendering(app, db, office):
+    browser = signed_in(app, "alice", "admin", "2000")
+
+    def card_2001():
+        page = browser.get("/").get_data(as_text=True)
+        return page.split('id="ext-card-2001"', 1)[1].split("</div>", 1)[0]
+
+    assert "Agent 2001" in card_2001() and "In call" in card_2001() and "Call 2001" in card_2001()
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(Extension.__table__).where(Extension.number == "2001").values(name="Ann <Lee>"))
+        conn.execute(sa.update(store.status_t).where(store.status_t.c.number == "2001").values(device_state="NOT_INUSE"))
+    assert "Ann &lt;Lee&gt;" in card_2001() and "Idle" in card_2001() and "In call" not in card_2001()
+    with db.engine.begin() as conn:
+        store.set_ami_status(conn, connected=False)
+    assert "last known" in card_2001()
+    # The same card for a viewer without a phone: no call button.
+    assert "Call 2001" not in signed_in(app, "qa", "qa").get("/").get_data(as_text=True)
+
+
 def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
     user = viewer(app, db, "alice", "admin")
     with app.test_request_context("/"):

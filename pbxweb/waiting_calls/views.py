@@ -14,6 +14,7 @@ from ..pauses import service as pauses
 from . import panels, service
 
 bp = Blueprint("dashboard", __name__)
+bp.add_app_template_global(panels.card, "presence_card")
 
 
 @bp.get("/")
