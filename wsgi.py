@@ -24,9 +24,13 @@ app = create_app()
 if not UNDER_FLASK_CLI:
     # In the gunicorn worker (no preload: this runs after the fork): the AMI listener greenlet, unless
     # PBX_AMI_LISTENER=off, and the NOTIFY forwarder that feeds this worker's live pages.
+    import gevent
+
     from pbxweb.admission import TakingTurns
     from pbxweb.ami.listener import start_in_background
+    from pbxweb.cdr import kept
 
     start_in_background(app)
+    gevent.spawn(kept.warm, app)
     # A few requests at a time, so that live pushes never wait behind fifty of them.
     app.wsgi_app = TakingTurns(app.wsgi_app)

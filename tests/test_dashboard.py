@@ -264,3 +264,19 @@ def test_requests_that_ask_for_figures_nobody_kept_yet_wait_for_one_reading(app)
     for asker in askers:
         asker.join(5)
     assert answers == [{"answered": 7}] * 5 and len(reads) == 1
+
+
+def test_a_started_worker_has_the_week_and_today_read_before_anyone_opens_them(app, db, office, monkeypatch):
+    from pbxweb.cdr import kept
+
+    monkeypatch.setattr(kept, "kept", kept.KeptStatistics())
+    monkeypatch.setattr("pbxweb.cdr.views.kept", kept.kept)
+    monkeypatch.setattr("pbxweb.waiting_calls.panels.kept_statistics", kept.kept)
+    kept.warm(app)
+    read = []
+    monkeypatch.setattr(kept.service, "statistics", lambda found, since: read.append(since) or kept.service.Statistics())
+    monkeypatch.setattr(kept.service, "group_report", lambda *a: read.append("report"))
+    browser = signed_in(app, "alice", "admin")
+    for page in ("/calls/stats", "/calls/stats?range=today", "/"):
+        assert browser.get(page).status_code == 200
+    assert read == []
