@@ -25,6 +25,7 @@ from ..csv_cells import csv_line, csv_lines
 from ..ext import db
 from ..live import store
 from ..models import Extension, ExtensionGroup
+from ..plain_rows import stream_rows
 from .. import paging
 from ..realtime.schema import cdr as cdr_t, queue_log as queue_log_t
 from ..site_time import local, site_zone
@@ -549,10 +550,10 @@ def iter_calls(filters: Filters, batch: int = 10000, names: MemberNames | None =
     events_query = events_query.order_by(_in_byte_order(queue_log_t.c.callid, bytewise), queue_log_t.c.time,
                                          queue_log_t.c.id)
     names = names or member_names()
-    events_of = _merger(_stream_rows(events_query, batch, name="pbx_queue_log", filtered=bool(conditions)))
+    events_of = _merger(stream_rows(events_query, batch, "pbx_queue_log", filtered=bool(conditions)))
     make = Leg._make
     current, legs = None, []
-    for row in _stream_rows(query, batch, filtered=bool(conditions)):
+    for row in stream_rows(query, batch, "pbx_calls", filtered=bool(conditions)):
         linkedid = row[1]
         if linkedid != current and legs:
             call = build_call(current, legs, presorted=True, events=events_of(current), names=names)
@@ -589,32 +590,6 @@ def _merger(rows):
         return found
 
     return events_of
-
-
-def _stream_rows(query, batch: int, name: str = "pbx_calls", filtered: bool = False):
-    """The query's rows as plain tuples, a batch at a time from a server-side cursor on PostgreSQL (no
-    result-row objects: a million of them cost seconds). On the session's own connection: a page that reads
-    calls while it holds one must not need a second (a pool of them runs dry when many pages render at once)."""
-    conn = db.session.connection()
-    if conn.dialect.name != "postgresql":
-        yield from conn.execute(query).tuples()
-        return
-    # Sorting a million legs by call fits in memory with this instead of spilling to disk (this transaction only).
-    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    if filtered:
-        # The planner plans a cursor for its first rows: the index in the call's order, read from end to end
-        # to find a day's calls (a second of the database's time for today's 30,000), where matching them
-        # first and sorting those takes 0.3 s. Unfiltered, reading that index whole is the plan.
-        conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    cursor = conn.connection.driver_connection.cursor(name=f"{name}_{id(query):x}")
-    try:
-        cursor.itersize = batch
-        cursor.execute(str(compiled), compiled.params)
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:
-        cursor.close()
 
 
 EXPORT_COLUMNS = ("start", "end", "caller", "caller_name", "destination", "direction", "outcome", "final_outcome",
