@@ -156,6 +156,31 @@ def test_a_card_says_what_changed_since_it_was_last_shown_never_a_kept_rendering
     assert "Call 2001" not in signed_in(app, "qa", "qa").get("/").get_data(as_text=True)
 
 
+def test_pushes_read_whether_asterisk_is_reachable_twice_a_second_at_most_and_at_once_when_told(app, db, office, monkeypatch):
+    user = viewer(app, db, "alice", "admin")
+    statements = []
+
+    def record(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(panels, "_read_ami_status", {})
+    try:
+        with app.test_request_context("/"):
+            view = panels.PresenceView()
+            for _ in range(5):
+                assert "In call" in panels.changes(user, {"extensions": ["2001"]}, view, frozenset({"2001"}))
+            reads = [s for s in statements if "FROM pbx_ami_status" in s]
+            assert len(reads) == 1
+            with db.engine.begin() as conn:
+                store.set_ami_status(conn, connected=False)
+            pushed = panels.changes(user, {"ami": False}, view, frozenset({"2001"}))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert len([s for s in statements if "FROM pbx_ami_status" in s]) == 2
+    assert "last known" in pushed
+
+
 def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):
     user = viewer(app, db, "alice", "admin")
     with app.test_request_context("/"):

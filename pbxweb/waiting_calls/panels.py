@@ -310,10 +310,19 @@ def first_frame(user, view: PresenceView, subscribed_at: int) -> tuple[str, froz
     return frame.get()
 
 
+# Whether Asterisk is reachable, for pushes: read at most twice a second in this process (under load every
+# message asked for it, fifty a second), and at once for a message saying it changed ("ami").
+AMI_STATUS_MAX_AGE = 0.5
+_read_ami_status: dict = {}
+
+
 def _ami_status(message: dict) -> dict:
-    """Whether Asterisk is reachable, read once per message in this process (every viewer is handed the same)."""
+    """Whether Asterisk is reachable, once per message (every viewer is handed the same)."""
     if "_ami_status" not in message:
-        message["_ami_status"] = store.ami_status(db.session)
+        now = time.monotonic()
+        if "ami" in message or now - _read_ami_status.get("at", -AMI_STATUS_MAX_AGE) >= AMI_STATUS_MAX_AGE:
+            _read_ami_status.update(at=now, status=store.ami_status(db.session))
+        message["_ami_status"] = _read_ami_status["status"]
     return message["_ami_status"]
 
 
