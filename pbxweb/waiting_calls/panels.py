@@ -230,15 +230,15 @@ def _active_groups() -> list:
     return db.session.execute(query).all()
 
 
-def presence_context(user, view: PresenceView) -> dict:
-    """What the presence panel (counts, one page of cards, paging) renders from."""
+def presence_context(user, view: PresenceView, active_groups: list | None = None) -> dict:
+    """What the presence panel (counts, one page of cards, paging) renders from; `active_groups`: already read."""
     groups = store.visible_group_ids(db.session, user)
     return {
         "ami": store.ami_status(db.session),
         "view": view,
         "page": presence_page(user, view),
         "counts": counts(user, view),
-        "groups": [g for g in _active_groups() if groups is None or g.id in groups],
+        "groups": [g for g in (_active_groups() if active_groups is None else active_groups) if groups is None or g.id in groups],
         "user": user,
     }
 
@@ -246,7 +246,7 @@ def presence_context(user, view: PresenceView) -> dict:
 def context(user, view: PresenceView) -> dict:
     all_groups = _active_groups()
     return {
-        **presence_context(user, view),
+        **presence_context(user, view, all_groups),
         "own": own_card(user),
         "waiting": waiting(user),
         "stats": today(user),
