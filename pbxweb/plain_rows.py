@@ -11,7 +11,8 @@ def stream_rows(query, batch: int, name: str, filtered: bool = False):
     render at once). `filtered`: the query matches a part of its table (see below)."""
     conn = db.session.connection()
     if conn.dialect.name != "postgresql":
-        yield from conn.execute(query).tuples()
+        # Read at once: an open SQLite cursor holds its read lock, and writers would wait out a slow download.
+        yield from conn.execute(query).tuples().all()
         return
     # Sorting a million call legs fits in memory with this instead of spilling to disk (this transaction only).
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")

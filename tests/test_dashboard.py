@@ -164,7 +164,7 @@ def test_pushes_read_whether_asterisk_is_reachable_twice_a_second_at_most_and_at
         statements.append(statement)
 
     sa.event.listen(db.engine, "before_cursor_execute", record)
-    monkeypatch.setattr(panels, "_read_ami_status", {})
+    monkeypatch.setattr(panels, "_read_ami_status", {"generation": 0})
     try:
         with app.test_request_context("/"):
             view = panels.PresenceView()
@@ -175,10 +175,16 @@ def test_pushes_read_whether_asterisk_is_reachable_twice_a_second_at_most_and_at
             with db.engine.begin() as conn:
                 store.set_ami_status(conn, connected=False)
             pushed = panels.changes(user, {"ami": False}, view, frozenset({"2001"}))
+            reads = [s for s in statements if "FROM pbx_ami_status" in s]
+            # A reconnect re-renders every panel; the card pushed right after it says so too, not the kept status.
+            with db.engine.begin() as conn:
+                store.set_ami_status(conn, connected=True, since=store.now())
+            panels.changes(user, {"replace": True, "ami": True}, view, frozenset({"2001"}))
+            after_reconnect = panels.changes(user, {"extensions": ["2001"]}, view, frozenset({"2001"}))
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
-    assert len([s for s in statements if "FROM pbx_ami_status" in s]) == 2
-    assert "last known" in pushed
+    assert len(reads) == 2 and "last known" in pushed
+    assert "In call" in after_reconnect and "last known" not in after_reconnect
 
 
 def test_counts_are_pushed_when_they_moved_and_not_otherwise(app, db, office):

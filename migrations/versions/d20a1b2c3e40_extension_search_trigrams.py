@@ -31,17 +31,16 @@ def upgrade():
     if bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")).first() is None:
         log.warning("pg_trgm is not installed on this PostgreSQL server: extension searches read every row")
         return
-    # A trusted extension: the database's owner may create it. Another user may not; then searches read
-    # every row, and the migration goes on.
+    # A trusted extension: the database's owner may create it. Another user may not, or a DBA may have put it
+    # in a schema off the search path; then searches read every row, and the migration goes on.
     try:
         with bind.begin_nested():
             bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+            for name, column in INDEXES.items():
+                op.create_index(name, "pbx_extensions", [column], postgresql_using="gin",
+                                postgresql_ops={column: "gin_trgm_ops"}, if_not_exists=True)
     except sa.exc.DBAPIError as error:
-        log.warning("pg_trgm could not be created (%s): extension searches read every row", error.orig)
-        return
-    for name, column in INDEXES.items():
-        op.create_index(name, "pbx_extensions", [column], postgresql_using="gin",
-                        postgresql_ops={column: "gin_trgm_ops"}, if_not_exists=True)
+        log.warning("no trigram indexes (%s): extension searches read every row", error.orig)
 
 
 def downgrade():

@@ -100,6 +100,8 @@ KEPT_CARDS = 10_000
 def _frozen(value):
     if isinstance(value, dict):
         return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return (type(value).__name__, *(_frozen(item) for item in (sorted(value) if isinstance(value, (set, frozenset)) else value)))
     return value
 
 
@@ -311,24 +313,38 @@ def first_frame(user, view: PresenceView, subscribed_at: int) -> tuple[str, froz
 
 
 # Whether Asterisk is reachable, for pushes: read at most twice a second in this process (under load every
-# message asked for it, fifty a second), and at once for a message saying it changed ("ami").
+# message asked for it, fifty a second), and anew after a message saying it changed ("ami", "replace"). Such a
+# message moves the generation, so a read begun before it is not kept after it.
 AMI_STATUS_MAX_AGE = 0.5
-_read_ami_status: dict = {}
+_read_ami_status: dict = {"generation": 0}
+
+
+def _forget_ami_status(message: dict) -> None:
+    if "ami" in message or message.get("replace"):
+        if not message.setdefault("_ami_forgotten", False):
+            message["_ami_forgotten"] = True
+            _read_ami_status.update(generation=_read_ami_status["generation"] + 1, status=None)
 
 
 def _ami_status(message: dict) -> dict:
     """Whether Asterisk is reachable, once per message (every viewer is handed the same)."""
     if "_ami_status" not in message:
         now = time.monotonic()
-        if "ami" in message or now - _read_ami_status.get("at", -AMI_STATUS_MAX_AGE) >= AMI_STATUS_MAX_AGE:
-            _read_ami_status.update(at=now, status=store.ami_status(db.session))
-        message["_ami_status"] = _read_ami_status["status"]
+        kept = _read_ami_status
+        if kept.get("status") is not None and now - kept["at"] < AMI_STATUS_MAX_AGE:
+            message["_ami_status"] = kept["status"]
+        else:
+            generation = kept["generation"]
+            message["_ami_status"] = status = store.ami_status(db.session)
+            if generation == kept["generation"]:
+                kept.update(at=now, status=status)
     return message["_ami_status"]
 
 
 def changes(user, message: dict, view: PresenceView, shown: frozenset) -> str:
     """The fragments a live change needs, for this user and the page it looks at (`shown`: the numbers on
     it); empty when it sees none of it."""
+    _forget_ami_status(message)
     if message.get("replace"):
         return all_panels(user, view)[0]
     parts = []
