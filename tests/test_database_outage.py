@@ -107,19 +107,16 @@ def test_a_database_restart_gives_503s_never_500s(app, pg_cluster, db):
     assert {number for number, status in answers if status == 201} <= existing
 
 
-def test_a_connection_the_database_dropped_while_idle_is_replaced_before_use(db, monkeypatch):
+def test_a_connection_the_database_dropped_while_idle_is_replaced_before_use(app, db, monkeypatch):
     from pbxweb import ext
 
     monkeypatch.setattr(ext, "IDLE_BEFORE_PING", 0.05)
-    engine = sa.create_engine(db.engine.url, pool_size=1)  # the app's pool, on its own: one connection
-    ext.ping_idle_connections(engine)
-    try:
-        with engine.connect() as conn:
-            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        with db.engine.connect() as other:  # as a DBA, a restart or an idle timeout would
-            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        time.sleep(0.1)
-        with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
-    finally:
-        engine.dispose()
+    with db.engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    killer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)  # as a DBA or an idle timeout would
+    with killer.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    time.sleep(0.1)
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+
