@@ -11,6 +11,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(settings.from_environment(app.instance_path))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     # A wallboard stays open all day: the CSRF token lives as long as the session, not an hour.
@@ -22,15 +23,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import audit, cli, errors, service_base, site_time
     from .auth import access
-    from .ext import csrf, db, migrate, ping_idle_connections
+    from .ext import csrf, db, migrate
     from .realtime import hooks
 
     # Every page shows times in the site's zone (PBX_TIMEZONE): `local(a UTC time)` in any template.
     app.jinja_env.globals["local"] = site_time.local
     db.init_app(app)
-    with app.app_context():
-        for engine in db.engines.values():
-            ping_idle_connections(engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     hooks.init_app(app)

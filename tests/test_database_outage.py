@@ -2,7 +2,6 @@
 was committed is always answered: nothing that can fail runs between a commit and its response."""
 
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -105,18 +104,3 @@ def test_a_database_restart_gives_503s_never_500s(app, pg_cluster, db):
     with db.engine.connect() as conn:
         existing = set(conn.execute(sa.text("SELECT number FROM pbx_extensions WHERE name = 'Load'")).scalars())
     assert {number for number, status in answers if status == 201} <= existing
-
-
-def test_a_connection_the_database_dropped_while_idle_is_replaced_before_use(app, db, monkeypatch):
-    from pbxweb import ext
-
-    monkeypatch.setattr(ext, "IDLE_BEFORE_PING", 0.05)
-    with db.engine.connect() as conn:
-        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-    killer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)  # as a DBA or an idle timeout would
-    with killer.connect() as other:
-        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    time.sleep(0.1)
-    with db.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
-
