@@ -104,67 +104,52 @@ def test_a_subscriber_that_falls_behind_is_told_to_reload_everything():
     assert [queue.get_nowait() for _ in range(queue.qsize())][-1] == {"replace": True}
 
 
-def test_a_committed_change_reaches_every_process_through_notify_and_a_rollback_none(db):
+@pytest.fixture
+def notified(db):
+    """This process LISTENing as a web worker does: the queue its hub hands each message to, once listening."""
     stop = gevent.event.Event()
     listening = gevent.spawn(hub.listen_forever, db.engine, stop)
     queue = hub.hub.subscribe()
-    try:
-        gevent.sleep(0.3)
+    gevent.sleep(0.3)
+    yield queue
+    hub.hub.unsubscribe(queue)
+    stop.set()
+    listening.join(timeout=3)
+
+
+def test_a_committed_change_reaches_every_process_through_notify_and_a_rollback_none(db, notified):
+    with hub.announcing(db.engine) as (conn, announce):
+        announce({"waiting": ["9.9"]})
+    with pytest.raises(RuntimeError):
         with hub.announcing(db.engine) as (conn, announce):
-            announce({"waiting": ["9.9"]})
-        with pytest.raises(RuntimeError):
-            with hub.announcing(db.engine) as (conn, announce):
-                announce({"waiting": ["rolled back"]})
-                raise RuntimeError
-        message = queue.get(timeout=3)
-        assert message == {"waiting": ["9.9"]}
-        gevent.sleep(0.3)
-        assert queue.empty()
-    finally:
-        hub.hub.unsubscribe(queue)
-        stop.set()
-        listening.join(timeout=3)
+            announce({"waiting": ["rolled back"]})
+            raise RuntimeError
+    assert notified.get(timeout=3) == {"waiting": ["9.9"]}
+    gevent.sleep(0.3)
+    assert notified.empty()
 
 
-def test_changes_that_arrive_together_reach_each_dashboard_as_one_message(db):
-    stop = gevent.event.Event()
-    listening = gevent.spawn(hub.listen_forever, db.engine, stop)
-    queue = hub.hub.subscribe()
-    try:
-        gevent.sleep(0.3)
-        with hub.announcing(db.engine) as (conn, announce):
-            announce({"extensions": ["1002"], "waiting": [], "cdr": 0})
-            announce({"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1})
-            announce({"counts": True})
-            announce({"ami": False})
-        assert queue.get(timeout=3) == {"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1, "counts": True,
-                                        "ami": False}
-        gevent.sleep(0.3)
-        assert queue.empty()
-    finally:
-        hub.hub.unsubscribe(queue)
-        stop.set()
-        listening.join(timeout=3)
+def test_changes_that_arrive_together_reach_each_dashboard_as_one_message(db, notified):
+    with hub.announcing(db.engine) as (conn, announce):
+        announce({"extensions": ["1002"], "waiting": [], "cdr": 0})
+        announce({"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1})
+        announce({"counts": True})
+        announce({"ami": False})
+    assert notified.get(timeout=3) == {"extensions": ["1001", "1002"], "waiting": ["9.9"], "cdr": 1, "counts": True,
+                                       "ami": False}
+    gevent.sleep(0.3)
+    assert notified.empty()
 
 
-def test_a_burst_of_changes_too_long_for_one_notify_arrives_whole(db):
-    stop = gevent.event.Event()
-    listening = gevent.spawn(hub.listen_forever, db.engine, stop)
-    queue = hub.hub.subscribe()
+def test_a_burst_of_changes_too_long_for_one_notify_arrives_whole(db, notified):
     numbers = [str(100000 + i) for i in range(5000)]  # about 50 KB of JSON; PostgreSQL takes under 8 KB
-    try:
-        gevent.sleep(0.3)
-        with hub.announcing(db.engine) as (conn, announce):
-            announce({"extensions": numbers, "waiting": ["1.1"], "cdr": 1})
-        received = [queue.get(timeout=3)]
-        while sum(len(m["extensions"]) for m in received) < len(numbers):
-            received.append(queue.get(timeout=3))
-        assert [n for m in received for n in m["extensions"]] == numbers
-        assert [m.get("waiting") for m in received if "waiting" in m] == [["1.1"]]
-    finally:
-        hub.hub.unsubscribe(queue)
-        stop.set()
-        listening.join(timeout=3)
+    with hub.announcing(db.engine) as (conn, announce):
+        announce({"extensions": numbers, "waiting": ["1.1"], "cdr": 1})
+    received = [notified.get(timeout=3)]
+    while sum(len(m["extensions"]) for m in received) < len(numbers):
+        received.append(notified.get(timeout=3))
+    assert [n for m in received for n in m["extensions"]] == numbers
+    assert [m.get("waiting") for m in received if "waiting" in m] == [["1.1"]]
 
 
 def test_the_listen_connection_never_returns_to_the_pool_in_autocommit(db):

@@ -26,6 +26,14 @@ def migrate(url):
     return sa.create_engine(url)
 
 
+def plan_of(engine, table: str, query: str) -> str:
+    """PostgreSQL's plan for `query` once `table` is vacuumed and analysed, as autovacuum leaves a table after
+    many inserts (a GIN index's pending entries merged, the planner's figures read)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+        return "\n".join(conn.execute(sa.text(f"EXPLAIN {query}")).scalars())
+
+
 def test_our_copy_of_asterisks_schema_is_the_captured_one():
     captured = {(r["table"], r["column"]): r for r in read_csv(CAPTURED / "realtime-columns.csv")}
     ours = read_csv(SCHEMA_DIR / "columns.csv")
@@ -137,10 +145,8 @@ def test_the_legs_of_one_extension_are_found_by_index_on_postgresql(make_db):
             "SELECT (1000 + g % 500)::text, (1000 + g % 499)::text, 'PJSIP/' || (1000 + g % 500) || '-' || g, "
             "'PJSIP/' || (1000 + g % 499) || '-' || g, now() - g * interval '1 minute', g::text, g::text "
             "FROM generate_series(1, 50000) g"))
-        conn.execute(sa.text("ANALYZE cdr"))
-        plan = "\n".join(conn.execute(sa.text(
-            "EXPLAIN SELECT id FROM cdr WHERE src = '1050' OR dst = '1050' OR channel LIKE 'PJSIP/1050-%' "
-            "OR dstchannel LIKE 'PJSIP/1050-%' ORDER BY start DESC LIMIT 400")).scalars())
+    plan = plan_of(engine, "cdr", "SELECT id FROM cdr WHERE src = '1050' OR dst = '1050' OR channel LIKE 'PJSIP/1050-%' "
+                                  "OR dstchannel LIKE 'PJSIP/1050-%' ORDER BY start DESC LIMIT 400")
     assert "ix_cdr_channel" in plan and "ix_cdr_dstchannel" in plan, plan
 
 
@@ -152,10 +158,6 @@ def test_an_extension_search_of_three_characters_reads_by_index_on_postgresql(ma
             "INSERT INTO pbx_extensions (number, name, sip_password, context, codecs, voicemail, max_contacts, is_active, created_at) "
             "SELECT (1000 + g)::text, 'User ' || (1000 + g), 'Pw' || g || 'xYzxYzxYzxYzxYz', 'from-internal', 'ulaw', false, 1, true, now() "
             "FROM generate_series(1, 20000) g"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        # As autovacuum does after so many inserts: the index's pending entries merged, the planner's figures read.
-        conn.execute(sa.text("VACUUM ANALYZE pbx_extensions"))
-        plan = "\n".join(conn.execute(sa.text(
-            "EXPLAIN SELECT id FROM pbx_extensions WHERE number ILIKE '%456%' OR name ILIKE '%456%' "
-            "ORDER BY number LIMIT 51")).scalars())
+    plan = plan_of(engine, "pbx_extensions", "SELECT id FROM pbx_extensions WHERE number ILIKE '%456%' "
+                                             "OR name ILIKE '%456%' ORDER BY number LIMIT 51")
     assert "ix_pbx_extensions_number_trgm" in plan and "ix_pbx_extensions_name_trgm" in plan, plan
