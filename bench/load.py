@@ -4,15 +4,18 @@ PostgreSQL — 20,000 extensions in 200 groups, 200,000 call records (30,000 of 
 60 s, while 200 open dashboards receive 50 device events a second through the test AMI server. Then a
 reconnect storm: 1,000 dashboards at once.
 
-Run for one worker and for the configuration's default (as many as cores), in this one process: the admin's
-dashboard and statistics (today, 7 days) asked alone first; then per route p50/p95/p99 and errors, requests/s,
-the workers' CPU (in all and per request), the push latency (AMI event sent → card received), the
+Run for one worker and for the configuration's default (as many as cores), in this one process. First the
+baselines, each with nothing else running: the same clients asking the bare stack (bench/bare_wsgi.py: Flask on
+the same gunicorn configuration, nothing behind it) and then the app's cheapest request; the pushes with no
+request at all; the admin's dashboard and statistics (today, 7 days) asked one at a time. Then per route
+p50/p95/p99 and errors, requests/s (and as a ratio of the cheapest request's), the workers' CPU (in all and per
+request), the push latency (AMI event sent → card received; and as a ratio of the one with no requests), the
 storm's first frames — and the default's figures as a ratio of the one worker's. The load average is printed
 beside them: on a shared machine it says what else was running.
 
     .venv/bin/python -m bench.load [--extensions 20000] [--groups 200] [--records 200000] [--today 30000]
         [--clients 50] [--seconds 60] [--dashboards 200] [--rate 50] [--storm 1000] [--workers 1 0]
-        [--profile DIR] [--statements]
+        [--baseline 15] [--profile DIR] [--statements]
 
 `--workers 0` is the configuration's default. `--profile DIR` samples every worker with py-spy during the load
 (py-spy on the PATH or `--py-spy`) and prints the functions with the most samples of their own; `--statements`
@@ -36,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
@@ -121,7 +125,7 @@ def seed_people() -> dict:
 class Server:
     """gunicorn with deploy/gunicorn.conf.py (and `--workers N` unless N is 0: the configuration's default)."""
 
-    def __init__(self, url: str, ami, workers: int):
+    def __init__(self, url: str, ami, workers: int, application: str = "wsgi:app"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-only-key", "AMI_HOST": "127.0.0.1",
@@ -130,13 +134,15 @@ class Server:
                    f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"]
         if workers:
             command += ["--workers", str(workers)]
-        self.process = subprocess.Popen([*command, "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen([*command, application], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
             try:
                 urllib.request.urlopen(f"{self.base}/login", timeout=2)
                 break
+            except urllib.error.HTTPError:
+                break  # an answer: the bare stack has no sign-in page
             except OSError:
                 assert time.monotonic() < deadline and self.process.poll() is None, "gunicorn did not start"
                 time.sleep(0.2)
@@ -296,7 +302,18 @@ class Mix:
         return label, "GET", path, self.api, None
 
 
-def drive(port: int, mix: Mix, clients: int, seconds: float) -> tuple[dict, float]:
+class Cheapest:
+    """The least a request can cost: the API's waiting callers with nobody waiting (0.2 KB, one small read)
+    behind the same token check and admission as every other request."""
+
+    def __init__(self, token: str):
+        self.api = {"Authorization": f"Bearer {token}"}
+
+    def next(self, rng: random.Random):
+        return "GET /api/waiting-calls", "GET", "/api/waiting-calls", self.api, None
+
+
+def drive(port: int, mix, clients: int, seconds: float) -> tuple[dict, float]:
     """`clients` threads, each one keep-alive connection asking the mix's next request as soon as the last is
     answered, for `seconds`. Returns {route: [(ms, status)]} and the elapsed time."""
     results: dict[str, list] = defaultdict(list)
@@ -344,12 +361,12 @@ def quantile(values: list[float], q: float) -> float:
 # --- the dashboards and the events ---------------------------------------------------------------------------
 
 
-def send_events(ami, rate: float, seconds: float, extensions: int, watched: list[str]) -> dict[str, list[float]]:
+def send_events(ami, rate: float, seconds: float, extensions: int, watched: list[str], busy: set[str]) -> dict[str, list[float]]:
     """`rate` device events a second for `seconds`: every other one to an extension the dashboards watch
-    (alternating in call / idle), the rest anywhere. Returns when each watched one was sent."""
+    (alternating in call / idle), the rest anywhere; `busy`, the extensions in a call, is kept up to date
+    across calls. Returns when each watched one was sent."""
     rng = random.Random(3)
     sent: dict[str, list[float]] = defaultdict(list)
-    busy: set[str] = set()
     gap = 1.0 / rate
     next_at = time.perf_counter()
     end = next_at + seconds
@@ -368,6 +385,12 @@ def send_events(ami, rate: float, seconds: float, extensions: int, watched: list
         next_at += gap
         time.sleep(max(0.0, next_at - time.perf_counter()))
     return sent
+
+
+def forget_cards(browsers: list[Browsers]) -> None:
+    for group in browsers:
+        for client in group.clients:
+            client["cards"].clear()
 
 
 def push_latencies(browsers: list[Browsers], sent: dict[str, list[float]]) -> tuple[list[float], int]:
@@ -472,6 +495,14 @@ def alone(port: int, cookie: str, path: str, times: int = 40) -> tuple[int, list
 
 def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     name = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "the default workers"
+    # The baselines, measured in this process on this machine now, each with nothing else running: the same
+    # clients asking the bare stack, then the app's cheapest request; the pushes with no request at all. The
+    # figures under load are printed as ratios of them, which noise on a shared machine moves much less.
+    bare = Server(url, ami, workers, application="bench.bare_wsgi:app")
+    try:
+        bare_results, bare_elapsed = drive(bare.port, Cheapest(""), args.clients, args.baseline)
+    finally:
+        bare.stop()
     server = Server(url, ami, workers)
     try:
         listener_connected(server)
@@ -483,14 +514,18 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
             found = re.search(r'[?&]cursor=([A-Za-z0-9_-]+)', page.read().decode())
         mix = Mix(cookies, site["token"], args.extensions, args.groups, found.group(1) if found else None)
         by_itself = {path: alone(server.port, cookies["admin"], path) for path in ALONE}
+        cheapest_results, cheapest_elapsed = drive(server.port, Cheapest(site["token"]), args.clients, args.baseline)
         host = f"127.0.0.1:{server.port}"
         watched = [str(FIRST_NUMBER + i) for i in range(min(40, math.ceil(args.extensions / args.groups)))]
 
         dashboards = open_dashboards(host, cookies, args.dashboards, "/live/ws?group=1")
         wait_first_frames(dashboards, 120)
-        for group in dashboards:
-            for client in group.clients:
-                client["cards"].clear()
+        forget_cards(dashboards)
+        busy: set[str] = set()
+        quiet_events = send_events(ami, args.rate, args.baseline, args.extensions, watched, busy)
+        time.sleep(1)
+        quiet_latencies, _ = push_latencies(dashboards, quiet_events)
+        forget_cards(dashboards)
         print(f"\n== {name}: load average {load_average()} at the start", flush=True)
         profiles = start_profiles(args.py_spy, pids, args.seconds, args.profile, f"w{workers}") if args.profile else []
         if args.statements:
@@ -498,7 +533,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
                 conn.exec_driver_sql("SELECT pg_stat_statements_reset()")
         cpu_before, database_before, own_before = server.cpu(), database_cpu(), own_cpu()
         events: dict = {}
-        sender = threading.Thread(target=lambda: events.update(send_events(ami, args.rate, args.seconds, args.extensions, watched)))
+        sender = threading.Thread(target=lambda: events.update(send_events(ami, args.rate, args.seconds, args.extensions, watched, busy)))
         sender.start()
         results, elapsed = drive(server.port, mix, args.clients, args.seconds)
         sender.join()
@@ -521,6 +556,16 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
         server.stop()
 
     requests = sum(len(v) for v in results.values())
+    print(f"baselines, each with nothing else running, the same {args.clients} clients:")
+    for what, measured, took in (("the bare stack (Flask on this gunicorn configuration: no session, database or template)", bare_results, bare_elapsed),
+                                 ("the app's cheapest request (GET /api/waiting-calls, a token, nobody waiting)", cheapest_results, cheapest_elapsed)):
+        times = [ms for v in measured.values() for ms, _ in v]
+        failed = sum(1 for v in measured.values() for _, status in v if status >= 400 or status == 0)
+        print(f"  {what}: {len(times) / took:.1f} requests/s, p50 {quantile(times, 0.5):.1f} ms, p95 {quantile(times, 0.95):.1f} ms"
+              f"{f', {failed} errors' if failed else ''}")
+    cheapest_rate = sum(len(v) for v in cheapest_results.values()) / cheapest_elapsed
+    print(f"  pushes, {args.dashboards} dashboards, {args.rate:g} device events/s, no requests: AMI send → card received "
+          f"p50 {quantile(quiet_latencies, 0.5):.1f} ms, p99 {quantile(quiet_latencies, 0.99):.1f} ms")
     errors = sum(1 for v in results.values() for _, status in v if status >= 400 or status == 0)
     for path, (size, times) in by_itself.items():
         print(f"the admin's GET {path} alone: {size / 1000:.0f} KB{' (target < 300)' if path == '/' else ''}, "
@@ -537,7 +582,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
               f"{sum(failed.values()):>7}{'  ' + str(dict(failed)) if failed else ''}")
     stats_p95 = max((quantile([ms for ms, _ in results[l]], 0.95) for l in results if l.startswith("GET /calls/stats")), default=float("nan"))
     rate = requests / elapsed
-    print(f"{requests:,} requests in {elapsed:.1f} s: {rate:.1f} requests/s (target >= {RATE_TARGET}); errors {errors} "
+    print(f"{requests:,} requests in {elapsed:.1f} s: {rate:.1f} requests/s (target >= {RATE_TARGET}; {rate / cheapest_rate:.2f}x the cheapest request's); errors {errors} "
           f"(target 0); worst p95 of a page or fragment {worst_page[0]:.0f} ms, {worst_page[1]} (target < {PAGE_TARGET_MS}); "
           f"/calls/stats p95 {stats_p95:.0f} ms (target < {STATS_TARGET_MS})")
     print(f"CPU in {elapsed:.0f} s: workers {cpu:.1f} s ({cpu / elapsed:.0%} of one core), PostgreSQL {database:.1f} s, "
@@ -545,7 +590,8 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
     # Per request (the live pushes' share included): steadier than requests/s on a shared machine.
     print(f"CPU per request: workers {1000 * cpu / max(requests, 1):.1f} ms, PostgreSQL {1000 * database / max(requests, 1):.1f} ms")
     print(f"push while loaded, {args.dashboards} dashboards, {args.rate:g} device events/s: AMI send → card received "
-          f"p50 {quantile(latencies, 0.5):.1f} ms, p99 {quantile(latencies, 0.99):.1f} ms (target < {PUSH_TARGET_MS}); "
+          f"p50 {quantile(latencies, 0.5):.1f} ms, p99 {quantile(latencies, 0.99):.1f} ms (target < {PUSH_TARGET_MS}; "
+          f"{quantile(latencies, 0.99) / quantile(quiet_latencies, 0.99):.1f}x the p99 with no requests); "
           f"{len(latencies):,} cards, {missing} missing")
     if args.storm:
         print(f"reconnect storm, {args.storm} dashboards at once: first frame p50 {quantile(firsts, 0.5):.2f} s, "
@@ -581,6 +627,8 @@ def main() -> None:
     parser.add_argument("--today", type=int, default=30_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--baseline", type=float, default=15,
+                        help="seconds of each baseline: the bare stack, the cheapest request, the pushes alone")
     parser.add_argument("--dashboards", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50, help="device events a second")
     parser.add_argument("--storm", type=int, default=1000, help="dashboards opened at once after the load (0: none)")
