@@ -524,7 +524,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
         busy: set[str] = set()
         quiet_events = send_events(ami, args.rate, args.baseline, args.extensions, watched, busy)
         time.sleep(1)
-        quiet_latencies, _ = push_latencies(dashboards, quiet_events)
+        quiet_latencies, quiet_missing = push_latencies(dashboards, quiet_events)
         forget_cards(dashboards)
         print(f"\n== {name}: load average {load_average()} at the start", flush=True)
         profiles = start_profiles(args.py_spy, pids, args.seconds, args.profile, f"w{workers}") if args.profile else []
@@ -565,7 +565,7 @@ def run_config(url: str, ami, args, site: dict, workers: int) -> dict:
               f"{f', {failed} errors' if failed else ''}")
     cheapest_rate = sum(len(v) for v in cheapest_results.values()) / cheapest_elapsed
     print(f"  pushes, {args.dashboards} dashboards, {args.rate:g} device events/s, no requests: AMI send → card received "
-          f"p50 {quantile(quiet_latencies, 0.5):.1f} ms, p99 {quantile(quiet_latencies, 0.99):.1f} ms")
+          f"p50 {quantile(quiet_latencies, 0.5):.1f} ms, p99 {quantile(quiet_latencies, 0.99):.1f} ms; {quiet_missing} missing")
     errors = sum(1 for v in results.values() for _, status in v if status >= 400 or status == 0)
     for path, (size, times) in by_itself.items():
         print(f"the admin's GET {path} alone: {size / 1000:.0f} KB{' (target < 300)' if path == '/' else ''}, "
